@@ -1,0 +1,195 @@
+"""Train DDPG on LunarLanderContinuous-v2 (the lecture's Code Ex. 1), or evaluate the saved agent.
+
+    python DDPG/main_ddpg.py                    # train with the tuned defaults, checkpoints in tmp/ddpg/
+    python DDPG/main_ddpg.py --evaluate 10      # load tmp/ddpg/best/, run 10 deterministic episodes
+    python DDPG/main_ddpg.py --help             # every flag, named after the lecture's symbol
+
+The loop below is the outer loop of the lecture's algorithm box: for each episode, reset the noise process,
+act with a = mu(s) + N, store the transition, and call agent.learn() once per environment step.
+"""
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddpg_torch import Agent
+from noise import GaussianActionNoise, OUActionNoise
+from utils import (PLOT_DIR, TMP_DIR, UsageError, episode_line, evaluate_agent, flag, make_env,
+                   parse_config, plot_learning_curve, positive, run_main, seed_everything, select_device,
+                   unit_interval)
+
+
+@dataclass
+class Config:
+    """DDPG's flags; the defaults are the tuned values (see README, "Hyperparameters")."""
+    env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)")
+    seed: int = flag(0, "seeds random, numpy, torch, the env, the buffer and the noise")
+    episodes: int = flag(1000, "the run's total number of episodes (the lecture's n_games)", positive, "> 0")
+    max_steps: int = flag(1_000_000, "the run's total env-step budget; training stops at whichever limit "
+                          "comes first", positive, "> 0")
+    stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
+    batch_size: int = flag(256, "minibatch size N sampled from R", positive, "> 0")
+    buffer_size: int = flag(1_000_000, "replay buffer R capacity (max_size)", positive, "> 0")
+    gamma: float = flag(0.99, "discount factor gamma", unit_interval, "in (0, 1]")
+    tau: float = flag(0.005, "soft target update rate tau: theta' <- tau theta + (1 - tau) theta'",
+                      unit_interval, "in (0, 1]")
+    lr_actor: float = flag(1e-3, "actor mu learning rate (the lecture's alpha)", positive, "> 0")
+    lr_critic: float = flag(1e-3, "critic Q learning rate (the lecture's beta)", positive, "> 0")
+    fc1_dims: int = flag(256, "first hidden layer of mu and Q", positive, "> 0")
+    fc2_dims: int = flag(256, "second hidden layer of mu and Q", positive, "> 0")
+    layer_norm: bool = flag(False, "LayerNorm after each hidden layer (the lecture's code uses it)")
+    noise: str = flag("ou", "exploration noise N: ou (Ornstein-Uhlenbeck) or gaussian", choices=("ou", "gaussian"))
+    sigma: float = flag(0.15, "noise scale sigma (in units of the normalised action)", positive, "> 0")
+    theta: float = flag(0.2, "OU mean-reversion rate theta", positive, "> 0")
+    dt: float = flag(1e-2, "OU time step dt", positive, "> 0")
+    learning_starts: int = flag(0, "env steps of uniform random actions before the first update", lambda x: x >= 0,
+                                ">= 0")
+    device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
+    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
+    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
+                         lambda x: x >= 0, ">= 0")
+    chkpt_dir: str = flag(str(TMP_DIR / "ddpg"), "checkpoint folder (best/ and latest/ inside)")
+    plot_dir: str = flag(str(PLOT_DIR), "folder for the score curve PNG and CSV")
+
+
+def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
+    """Build the Agent for `env`, with noise N chosen by --noise, all seeded from --seed."""
+    n_actions = sizes["n_actions"]
+    if cfg.noise == "ou":
+        noise = OUActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, theta=cfg.theta, dt=cfg.dt, seed=cfg.seed)
+    else:
+        noise = GaussianActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, seed=cfg.seed)
+    return Agent(input_dims=sizes["input_dims"], n_actions=n_actions, action_low=env.action_space.low,
+                 action_high=env.action_space.high, lr_actor=cfg.lr_actor, lr_critic=cfg.lr_critic,
+                 tau=cfg.tau, gamma=cfg.gamma, max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"],
+                 fc2_dims=sizes["fc2_dims"], batch_size=cfg.batch_size, layer_norm=sizes["layer_norm"],
+                 noise=noise, device=device, seed=cfg.seed)
+
+
+def agent_sizes(cfg: Config, env) -> dict:
+    """What a checkpoint must match: env id, observation and action sizes, network shape."""
+    return dict(env=cfg.env, input_dims=int(env.observation_space.shape[0]),
+                n_actions=int(env.action_space.shape[0]), fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims,
+                layer_norm=cfg.layer_norm)
+
+
+def save_agent(agent: Agent, sizes: dict, chkpt_dir: Path) -> None:
+    agent.save_models(chkpt_dir)
+    tmp = chkpt_dir / ".agent.json.tmp"
+    tmp.write_text(json.dumps(sizes, indent=1))
+    tmp.replace(chkpt_dir / "agent.json")
+
+
+def evaluate(cfg: Config, device: torch.device) -> int:
+    """--evaluate N: load tmp/ddpg/best/, run N deterministic episodes, print each score, mean and std."""
+    best_dir = Path(cfg.chkpt_dir) / "best"
+    meta_file = best_dir / "agent.json"
+    if not meta_file.is_file():
+        raise UsageError(f"no saved agent in {best_dir} (train one first)")
+    try:
+        sizes = json.loads(meta_file.read_text())
+        saved_env = sizes["env"]
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"corrupt checkpoint description {meta_file}") from None
+    if saved_env != cfg.env:
+        raise UsageError(f"the saved agent in {best_dir} was trained on {saved_env}, not {cfg.env}")
+    env = make_env(cfg.env, cfg.seed)
+    if (sizes["input_dims"], sizes["n_actions"]) != (env.observation_space.shape[0], env.action_space.shape[0]):
+        raise UsageError(f"the saved agent expects observation/action sizes ({sizes['input_dims']}, "
+                         f"{sizes['n_actions']}), {cfg.env} has {env.observation_space.shape + env.action_space.shape}")
+    agent = make_agent(cfg, env, device, sizes)
+    agent.load_models(best_dir)
+    scores = evaluate_agent(agent, env, cfg.evaluate, cfg.seed)
+    env.close()
+    for i, score in enumerate(scores):
+        print(f"evaluation episode {i + 1:3d} score {score:8.1f}")
+    print(f"mean score {np.mean(scores):.1f} +- {np.std(scores):.1f} over {len(scores)} episodes")
+    return 0
+
+
+def check_writable(*folders: Path) -> None:
+    """Fail before training, not after it, when a results folder cannot be written."""
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write_test_{id(folder)}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise UsageError(f"cannot write to {folder}: {e.strerror}") from None
+
+
+def train(cfg: Config, device: torch.device) -> int:
+    """The lecture's training loop: episodes of act, store, learn; keep the best agent by 100-game average."""
+    env = make_env(cfg.env, cfg.seed)
+    chkpt_dir, plot_dir = Path(cfg.chkpt_dir), Path(cfg.plot_dir)
+    check_writable(chkpt_dir, plot_dir)
+    sizes = agent_sizes(cfg, env)
+    agent = make_agent(cfg, env, device, sizes)
+    figure_file = plot_dir / f"ddpg_{cfg.env}.png"
+
+    best_score = -math.inf
+    score_history, step_history = [], []
+    total_steps = 0
+    start = time.perf_counter()
+    observation, _ = env.reset(seed=cfg.seed)
+    for i in range(cfg.episodes):
+        if i > 0:
+            observation, _ = env.reset()
+        agent.noise.reset()
+        done, score, episode_start, episode_steps = False, 0.0, time.perf_counter(), 0
+        while not done and total_steps < cfg.max_steps:
+            if total_steps < cfg.learning_starts:
+                action = env.action_space.sample()
+            else:
+                action = agent.choose_action(observation)
+            observation_, reward, terminated, truncated, _ = env.step(action)
+            agent.remember(observation, action, reward, observation_, terminated)
+            if total_steps >= cfg.learning_starts:
+                agent.learn()
+            score += reward
+            observation = observation_
+            done = terminated or truncated
+            total_steps += 1
+            episode_steps += 1
+        if not done:  # the step budget ran out mid-episode: that episode has no score
+            break
+        score_history.append(score)
+        step_history.append(total_steps)
+        avg_score = float(np.mean(score_history[-100:]))
+        if avg_score > best_score:
+            best_score = avg_score
+            save_agent(agent, sizes, chkpt_dir / "best")
+        now = time.perf_counter()
+        print(episode_line(i + 1, score, avg_score, total_steps, episode_steps / (now - episode_start),
+                           now - start), flush=True)
+        if avg_score >= cfg.stop_score and len(score_history) >= 100:
+            print(f"reached a 100-episode mean of {avg_score:.1f} >= {cfg.stop_score:g}: stopping")
+            break
+    env.close()
+
+    save_agent(agent, sizes, chkpt_dir / "latest")
+    if score_history:
+        csv_file = plot_learning_curve(score_history, step_history, figure_file, f"DDPG on {cfg.env}")
+        print(f"scores: {csv_file}  curve: {figure_file}")
+    print(f"checkpoints: {chkpt_dir / 'best'} (best 100-episode mean {best_score:.1f}) and {chkpt_dir / 'latest'}")
+    print(f"{len(score_history)} episodes, {total_steps} env steps, {(time.perf_counter() - start) / 60:.1f} min")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_config(Config, argv, description=__doc__.splitlines()[0])
+    device = select_device(cfg.device)
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    if cfg.evaluate:
+        return evaluate(cfg, device)
+    return train(cfg, device)
+
+
+if __name__ == "__main__":
+    run_main(main)

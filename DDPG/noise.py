@@ -1,0 +1,50 @@
+"""Exploration noise for DDPG: the lecture's "a = mu(s|theta_mu) + N", with N an Ornstein-Uhlenbeck process.
+
+The lecture's code uses OU noise (temporally correlated, as in the DDPG paper); the slide also allows plain
+Gaussian noise N(0, sigma). Both return noise in units of the *normalised* action in [-1, 1]; the Agent scales
+it by the action space's half-range.
+"""
+import numpy as np
+
+
+class OUActionNoise:
+    """x_{t+1} = x_t + theta (mu - x_t) dt + sigma sqrt(dt) N(0, 1); long-run std sigma / sqrt(2 theta - theta^2 dt)."""
+
+    def __init__(self, mu: np.ndarray, sigma: float = 0.15, theta: float = 0.2, dt: float = 1e-2,
+                 x0: np.ndarray | None = None, seed: int | None = None) -> None:
+        self.mu = np.asarray(mu, dtype=np.float64)
+        self.sigma, self.theta, self.dt, self.x0 = sigma, theta, dt, x0
+        self.rng = np.random.default_rng(seed)
+        self.reset()
+
+    def __call__(self) -> np.ndarray:
+        # dx = theta (mu - x) dt + sigma sqrt(dt) dW   (Euler-Maruyama step of the OU process)
+        x = (self.x_prev + self.theta * (self.mu - self.x_prev) * self.dt
+             + self.sigma * np.sqrt(self.dt) * self.rng.standard_normal(self.mu.shape))
+        self.x_prev = x
+        return x
+
+    def reset(self) -> None:
+        """Restart the process at x0 (zeros by default); the lecture calls this at every episode start."""
+        self.x_prev = np.zeros_like(self.mu) if self.x0 is None else np.asarray(self.x0, dtype=np.float64)
+
+    def __repr__(self) -> str:
+        return f"OUActionNoise(mu={self.mu}, sigma={self.sigma}, theta={self.theta}, dt={self.dt})"
+
+
+class GaussianActionNoise:
+    """N(mu, sigma^2), independent at every step (the slide's plain exploration noise)."""
+
+    def __init__(self, mu: np.ndarray, sigma: float = 0.1, seed: int | None = None) -> None:
+        self.mu = np.asarray(mu, dtype=np.float64)
+        self.sigma = sigma
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self) -> np.ndarray:
+        return self.mu + self.sigma * self.rng.standard_normal(self.mu.shape)
+
+    def reset(self) -> None:
+        """Nothing to reset: each draw is independent."""
+
+    def __repr__(self) -> str:
+        return f"GaussianActionNoise(mu={self.mu}, sigma={self.sigma})"
