@@ -7,10 +7,8 @@
 The loop below is the outer loop of the lecture's algorithm box: for each episode, reset the noise process,
 act with a = mu(s) + N, store the transition, and call agent.learn() once per environment step.
 """
-import json
 import math
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +16,8 @@ import torch
 
 from ddpg_torch import Agent
 from noise import GaussianActionNoise, OUActionNoise
-from utils import (PLOT_DIR, TMP_DIR, UsageError, episode_line, evaluate_agent, flag, make_env,
-                   parse_config, plot_learning_curve, positive, run_main, seed_everything, select_device,
-                   unit_interval)
+from utils import (PLOT_DIR, TMP_DIR, Progress, agent_sizes, check_writable, evaluate_agent, flag, load_agent,
+                   make_env, parse_config, positive, run_main, seed_everything, select_device, unit_interval)
 
 
 @dataclass
@@ -57,7 +54,7 @@ class Config:
 
 
 def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
-    """Build the Agent for `env`, with noise N chosen by --noise, all seeded from --seed."""
+    """Build the Agent for `env` with the network shape in `sizes` and noise N chosen by --noise, all seeded."""
     n_actions = sizes["n_actions"]
     if cfg.noise == "ou":
         noise = OUActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, theta=cfg.theta, dt=cfg.dt, seed=cfg.seed)
@@ -70,39 +67,10 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
                  noise=noise, device=device, seed=cfg.seed)
 
 
-def agent_sizes(cfg: Config, env) -> dict:
-    """What a checkpoint must match: env id, observation and action sizes, network shape."""
-    return dict(env=cfg.env, input_dims=int(env.observation_space.shape[0]),
-                n_actions=int(env.action_space.shape[0]), fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims,
-                layer_norm=cfg.layer_norm)
-
-
-def save_agent(agent: Agent, sizes: dict, chkpt_dir: Path) -> None:
-    agent.save_models(chkpt_dir)
-    tmp = chkpt_dir / ".agent.json.tmp"
-    tmp.write_text(json.dumps(sizes, indent=1))
-    tmp.replace(chkpt_dir / "agent.json")
-
-
 def evaluate(cfg: Config, device: torch.device) -> int:
     """--evaluate N: load tmp/ddpg/best/, run N deterministic episodes, print each score, mean and std."""
-    best_dir = Path(cfg.chkpt_dir) / "best"
-    meta_file = best_dir / "agent.json"
-    if not meta_file.is_file():
-        raise UsageError(f"no saved agent in {best_dir} (train one first)")
-    try:
-        sizes = json.loads(meta_file.read_text())
-        saved_env = sizes["env"]
-    except (ValueError, KeyError, TypeError):
-        raise UsageError(f"corrupt checkpoint description {meta_file}") from None
-    if saved_env != cfg.env:
-        raise UsageError(f"the saved agent in {best_dir} was trained on {saved_env}, not {cfg.env}")
     env = make_env(cfg.env, cfg.seed)
-    if (sizes["input_dims"], sizes["n_actions"]) != (env.observation_space.shape[0], env.action_space.shape[0]):
-        raise UsageError(f"the saved agent expects observation/action sizes ({sizes['input_dims']}, "
-                         f"{sizes['n_actions']}), {cfg.env} has {env.observation_space.shape + env.action_space.shape}")
-    agent = make_agent(cfg, env, device, sizes)
-    agent.load_models(best_dir)
+    agent = load_agent(Path(cfg.chkpt_dir) / "best", cfg.env, env, lambda sizes: make_agent(cfg, env, device, sizes))
     scores = evaluate_agent(agent, env, cfg.evaluate, cfg.seed)
     env.close()
     for i, score in enumerate(scores):
@@ -111,37 +79,21 @@ def evaluate(cfg: Config, device: torch.device) -> int:
     return 0
 
 
-def check_writable(*folders: Path) -> None:
-    """Fail before training, not after it, when a results folder cannot be written."""
-    for folder in folders:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".write_test_{id(folder)}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as e:
-            raise UsageError(f"cannot write to {folder}: {e.strerror}") from None
-
-
 def train(cfg: Config, device: torch.device) -> int:
     """The lecture's training loop: episodes of act, store, learn; keep the best agent by 100-game average."""
     env = make_env(cfg.env, cfg.seed)
-    chkpt_dir, plot_dir = Path(cfg.chkpt_dir), Path(cfg.plot_dir)
-    check_writable(chkpt_dir, plot_dir)
-    sizes = agent_sizes(cfg, env)
+    check_writable(cfg.chkpt_dir, cfg.plot_dir)
+    sizes = agent_sizes(cfg.env, env, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims, layer_norm=cfg.layer_norm)
     agent = make_agent(cfg, env, device, sizes)
-    figure_file = plot_dir / f"ddpg_{cfg.env}.png"
+    progress = Progress(agent, sizes, Path(cfg.chkpt_dir))
 
-    best_score = -math.inf
-    score_history, step_history = [], []
     total_steps = 0
-    start = time.perf_counter()
     observation, _ = env.reset(seed=cfg.seed)
     for i in range(cfg.episodes):
         if i > 0:
             observation, _ = env.reset()
         agent.noise.reset()
-        done, score, episode_start, episode_steps = False, 0.0, time.perf_counter(), 0
+        done, score = False, 0.0
         while not done and total_steps < cfg.max_steps:
             if total_steps < cfg.learning_starts:
                 action = env.action_space.sample()
@@ -155,29 +107,14 @@ def train(cfg: Config, device: torch.device) -> int:
             observation = observation_
             done = terminated or truncated
             total_steps += 1
-            episode_steps += 1
         if not done:  # the step budget ran out mid-episode: that episode has no score
             break
-        score_history.append(score)
-        step_history.append(total_steps)
-        avg_score = float(np.mean(score_history[-100:]))
-        if avg_score > best_score:
-            best_score = avg_score
-            save_agent(agent, sizes, chkpt_dir / "best")
-        now = time.perf_counter()
-        print(episode_line(i + 1, score, avg_score, total_steps, episode_steps / (now - episode_start),
-                           now - start), flush=True)
-        if avg_score >= cfg.stop_score and len(score_history) >= 100:
-            print(f"reached a 100-episode mean of {avg_score:.1f} >= {cfg.stop_score:g}: stopping")
+        print(progress.end_episode(score, total_steps), flush=True)
+        if progress.reached(cfg.stop_score):
+            print(f"reached a 100-episode mean of {progress.avg_score:.1f} >= {cfg.stop_score:g}: stopping")
             break
     env.close()
-
-    save_agent(agent, sizes, chkpt_dir / "latest")
-    if score_history:
-        csv_file = plot_learning_curve(score_history, step_history, figure_file, f"DDPG on {cfg.env}")
-        print(f"scores: {csv_file}  curve: {figure_file}")
-    print(f"checkpoints: {chkpt_dir / 'best'} (best 100-episode mean {best_score:.1f}) and {chkpt_dir / 'latest'}")
-    print(f"{len(score_history)} episodes, {total_steps} env steps, {(time.perf_counter() - start) / 60:.1f} min")
+    print("\n".join(progress.finish(total_steps, Path(cfg.plot_dir) / f"ddpg_{cfg.env}.png", f"DDPG on {cfg.env}")))
     return 0
 
 

@@ -8,10 +8,12 @@ import argparse
 import contextlib
 import dataclasses
 import io
+import json
 import math
 import os
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -168,6 +170,57 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Saved agents: network files plus agent.json, which says what they fit
+# ---------------------------------------------------------------------------------------------------------
+def agent_sizes(env_id: str, env: gym.Env, **network: Any) -> dict:
+    """What a checkpoint must match: env id, observation and action sizes, and the network's shape."""
+    return dict(env=env_id, input_dims=int(env.observation_space.shape[0]),
+                n_actions=int(env.action_space.shape[0]), **network)
+
+
+def save_agent(agent: Any, sizes: dict, chkpt_dir: Path) -> None:
+    """agent.save_models(chkpt_dir), then agent.json with `sizes` (atomically, like every file)."""
+    agent.save_models(chkpt_dir)
+    tmp = Path(chkpt_dir) / ".agent.json.tmp"
+    tmp.write_text(json.dumps(sizes, indent=1))
+    os.replace(tmp, Path(chkpt_dir) / "agent.json")
+
+
+def load_agent(chkpt_dir: Path, env_id: str, env: gym.Env, build: Callable[[dict], Any]) -> Any:
+    """Read agent.json, check it fits `env`, build the agent with `build(sizes)` and load its networks."""
+    meta_file = Path(chkpt_dir) / "agent.json"
+    if not meta_file.is_file():
+        raise UsageError(f"no saved agent in {chkpt_dir} (train one first)")
+    try:
+        sizes = json.loads(meta_file.read_text())
+        saved = (sizes["env"], sizes["input_dims"], sizes["n_actions"])
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"corrupt checkpoint description {meta_file}") from None
+    if saved[0] != env_id:
+        raise UsageError(f"the saved agent in {chkpt_dir} was trained on {saved[0]}, not {env_id}")
+    here = agent_sizes(env_id, env)
+    if saved[1:] != (here["input_dims"], here["n_actions"]):
+        raise UsageError(f"the saved agent has observation/action sizes {saved[1:]}, {env_id} has "
+                         f"{(here['input_dims'], here['n_actions'])}")
+    agent = build(sizes)
+    agent.load_models(chkpt_dir)
+    return agent
+
+
+def check_writable(*folders: Path) -> None:
+    """Fail before training, not after it, when a results folder cannot be written."""
+    for folder in folders:
+        try:
+            folder = Path(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write_test_{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise UsageError(f"cannot write to {folder}: {e.strerror}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Evaluation, plots and the per-episode line
 # ---------------------------------------------------------------------------------------------------------
 def evaluate_agent(agent: Any, env: gym.Env, n_episodes: int, seed: int) -> list[float]:
@@ -235,3 +288,50 @@ def episode_line(episode: int, score: float, avg: float, total_steps: int, steps
     """The lecture's per-episode line plus steps, speed and time."""
     return (f"episode {episode:4d} score {score:8.1f} average score {avg:8.1f} "
             f"steps {total_steps:7d} steps/s {steps_per_s:6.0f} time {elapsed_s / 60:6.1f} min")
+
+
+class Progress:
+    """The training loop's bookkeeping: score history, 100-episode mean, best-agent checkpoints, the line."""
+
+    def __init__(self, agent: Any, sizes: dict, chkpt_dir: Path) -> None:
+        self.agent, self.sizes, self.chkpt_dir = agent, sizes, Path(chkpt_dir)
+        self.scores: list[float] = []
+        self.steps: list[int] = []
+        self.best_score = -math.inf
+        self.start = self.episode_start = time.perf_counter()
+        self.episode_start_steps = 0
+
+    @property
+    def avg_score(self) -> float:
+        """Mean of the last 100 episode scores (the lecture's "100 game average")."""
+        return float(np.mean(self.scores[-100:])) if self.scores else -math.inf
+
+    def end_episode(self, score: float, total_steps: int) -> str:
+        """Record a finished episode, save the agent to best/ if the 100-episode mean improved; return the line."""
+        self.scores.append(score)
+        self.steps.append(total_steps)
+        avg_score = self.avg_score
+        if avg_score > self.best_score:
+            self.best_score = avg_score
+            save_agent(self.agent, self.sizes, self.chkpt_dir / "best")
+        now = time.perf_counter()
+        speed = (total_steps - self.episode_start_steps) / max(now - self.episode_start, 1e-9)
+        self.episode_start, self.episode_start_steps = now, total_steps
+        return episode_line(len(self.scores), score, avg_score, total_steps, speed, now - self.start)
+
+    def reached(self, stop_score: float) -> bool:
+        """True once 100 episodes are done and their mean is at least stop_score."""
+        return len(self.scores) >= 100 and self.avg_score >= stop_score
+
+    def finish(self, total_steps: int, figure_file: Path, title: str) -> list[str]:
+        """Save the final agent to latest/, write the curve and CSV; return the closing lines."""
+        save_agent(self.agent, self.sizes, self.chkpt_dir / "latest")
+        lines = []
+        if self.scores:
+            csv_file = plot_learning_curve(self.scores, self.steps, figure_file, title)
+            lines.append(f"scores: {csv_file}  curve: {figure_file}")
+        lines.append(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
+                     f"and {self.chkpt_dir / 'latest'}")
+        minutes = (time.perf_counter() - self.start) / 60
+        lines.append(f"{len(self.scores)} episodes, {total_steps} env steps, {minutes:.1f} min")
+        return lines
