@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from buffer import ReplayBuffer
 from networks import ActorNetwork, CriticNetwork
-from utils import UsageError, load_checkpoint, save_atomic
+from utils import load_state_dicts, save_state_dicts
 
 
 class Agent:
@@ -39,8 +39,8 @@ class Agent:
         # Initialise target networks Q' and mu' with weights theta_Q' <- theta_Q, theta_mu' <- theta_mu
         self.mu_target = copy.deepcopy(self.mu).requires_grad_(False)
         self.Q_target = copy.deepcopy(self.Q).requires_grad_(False)
-        self.actor_optimizer = torch.optim.Adam(self.mu.parameters(), lr=lr_actor)
-        self.critic_optimizer = torch.optim.Adam(self.Q.parameters(), lr=lr_critic)
+        self.actor_optimizer = torch.optim.Adam(self.mu.parameters(), lr=lr_actor, fused=True)
+        self.critic_optimizer = torch.optim.Adam(self.Q.parameters(), lr=lr_critic, fused=True)
         # parameter lists for the soft update (buffers such as the action scale never change)
         self._online = list(self.mu.parameters()) + list(self.Q.parameters())
         self._target = list(self.mu_target.parameters()) + list(self.Q_target.parameters())
@@ -103,16 +103,8 @@ class Agent:
 
     def save_models(self, chkpt_dir: str | Path) -> None:
         """Write each network's and optimiser's state_dict to chkpt_dir/<name>.pt, each file atomically."""
-        for name, part in self._parts().items():
-            save_atomic(part.state_dict(), Path(chkpt_dir) / f"{name}.pt")
+        save_state_dicts(self._parts(), chkpt_dir)
 
     def load_models(self, chkpt_dir: str | Path) -> None:
         """Load what save_models wrote; a missing, corrupt or mismatched file is a UsageError."""
-        for name, part in self._parts().items():
-            path = Path(chkpt_dir) / f"{name}.pt"
-            state = load_checkpoint(path, self.device)
-            try:
-                part.load_state_dict(state)
-            except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
-                detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise UsageError(f"checkpoint {path} does not fit this agent: {detail}") from None
+        load_state_dicts(self._parts(), chkpt_dir, self.device)

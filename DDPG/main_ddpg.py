@@ -16,7 +16,7 @@ import torch
 
 from ddpg_torch import Agent
 from noise import GaussianActionNoise, OUActionNoise
-from utils import (PLOT_DIR, TMP_DIR, Progress, agent_sizes, check_writable, evaluate_agent, flag, load_agent,
+from utils import (PLOT_DIR, TMP_DIR, Progress, agent_sizes, check_writable, evaluate_saved, flag,
                    make_env, parse_config, positive, run_main, seed_everything, select_device, unit_interval)
 
 
@@ -26,10 +26,10 @@ class Config:
     env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)")
     seed: int = flag(0, "seeds random, numpy, torch, the env, the buffer and the noise")
     episodes: int = flag(1000, "the run's total number of episodes (the lecture's n_games)", positive, "> 0")
-    max_steps: int = flag(1_000_000, "the run's total env-step budget; training stops at whichever limit "
+    max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
                           "comes first", positive, "> 0")
     stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
-    batch_size: int = flag(256, "minibatch size N sampled from R", positive, "> 0")
+    batch_size: int = flag(128, "minibatch size N sampled from R", positive, "> 0")
     buffer_size: int = flag(1_000_000, "replay buffer R capacity (max_size)", positive, "> 0")
     gamma: float = flag(0.99, "discount factor gamma", unit_interval, "in (0, 1]")
     tau: float = flag(0.005, "soft target update rate tau: theta' <- tau theta + (1 - tau) theta'",
@@ -43,7 +43,7 @@ class Config:
     sigma: float = flag(0.15, "noise scale sigma (in units of the normalised action)", positive, "> 0")
     theta: float = flag(0.2, "OU mean-reversion rate theta", positive, "> 0")
     dt: float = flag(1e-2, "OU time step dt", positive, "> 0")
-    learning_starts: int = flag(0, "env steps of uniform random actions before the first update", lambda x: x >= 0,
+    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", lambda x: x >= 0,
                                 ">= 0")
     device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
     threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
@@ -65,18 +65,6 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
                  tau=cfg.tau, gamma=cfg.gamma, max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"],
                  fc2_dims=sizes["fc2_dims"], batch_size=cfg.batch_size, layer_norm=sizes["layer_norm"],
                  noise=noise, device=device, seed=cfg.seed)
-
-
-def evaluate(cfg: Config, device: torch.device) -> int:
-    """--evaluate N: load tmp/ddpg/best/, run N deterministic episodes, print each score, mean and std."""
-    env = make_env(cfg.env, cfg.seed)
-    agent = load_agent(Path(cfg.chkpt_dir) / "best", cfg.env, env, lambda sizes: make_agent(cfg, env, device, sizes))
-    scores = evaluate_agent(agent, env, cfg.evaluate, cfg.seed)
-    env.close()
-    for i, score in enumerate(scores):
-        print(f"evaluation episode {i + 1:3d} score {score:8.1f}")
-    print(f"mean score {np.mean(scores):.1f} +- {np.std(scores):.1f} over {len(scores)} episodes")
-    return 0
 
 
 def train(cfg: Config, device: torch.device) -> int:
@@ -123,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     device = select_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    if cfg.evaluate:
-        return evaluate(cfg, device)
+    if cfg.evaluate:  # load tmp/ddpg/best/, run N deterministic episodes, train nothing
+        print("\n".join(evaluate_saved(cfg, lambda env, sizes: make_agent(cfg, env, device, sizes))))
+        return 0
     return train(cfg, device)
 
 

@@ -169,6 +169,24 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
         raise UsageError(f"cannot read checkpoint {path}: {first_line}") from None
 
 
+def save_state_dicts(parts: dict, chkpt_dir: Path) -> None:
+    """Write each part's state_dict to chkpt_dir/<name>.pt (the lecture's one file per network), atomically."""
+    for name, part in parts.items():
+        save_atomic(part.state_dict(), Path(chkpt_dir) / f"{name}.pt")
+
+
+def load_state_dicts(parts: dict, chkpt_dir: Path, device: torch.device | str = "cpu") -> None:
+    """Load what save_state_dicts wrote; a missing, corrupt or mismatched file is a UsageError."""
+    for name, part in parts.items():
+        path = Path(chkpt_dir) / f"{name}.pt"
+        state = load_checkpoint(path, device)
+        try:
+            part.load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"checkpoint {path} does not fit this agent: {detail}") from None
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Saved agents: network files plus agent.json, which says what they fit
 # ---------------------------------------------------------------------------------------------------------
@@ -236,6 +254,19 @@ def evaluate_agent(agent: Any, env: gym.Env, n_episodes: int, seed: int) -> list
             done = terminated or truncated
         scores.append(score)
     return scores
+
+
+def evaluate_saved(cfg: Any, build: Callable[[gym.Env, dict], Any]) -> list[str]:
+    """--evaluate N: load <chkpt_dir>/best/ (built by build(env, sizes)), run N deterministic episodes.
+
+    Returns the lines to print: each episode's score, then the mean and standard deviation.
+    """
+    env = make_env(cfg.env, cfg.seed)
+    agent = load_agent(Path(cfg.chkpt_dir) / "best", cfg.env, env, lambda sizes: build(env, sizes))
+    scores = evaluate_agent(agent, env, cfg.evaluate, cfg.seed)
+    env.close()
+    lines = [f"evaluation episode {i + 1:3d} score {score:8.1f}" for i, score in enumerate(scores)]
+    return lines + [f"mean score {np.mean(scores):.1f} +- {np.std(scores):.1f} over {len(scores)} episodes"]
 
 
 def running_mean(scores: list[float], window: int = 100) -> np.ndarray:

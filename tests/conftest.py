@@ -28,3 +28,9 @@ def load_folder(folder: str, names: tuple[str, ...]) -> types.SimpleNamespace:
 def ddpg() -> types.SimpleNamespace:
     """DDPG/'s modules: ddpg.buffer, ddpg.networks, ddpg.noise, ddpg.ddpg_torch, ddpg.utils, ddpg.main_ddpg."""
     return load_folder("DDPG", ("utils", "buffer", "networks", "noise", "ddpg_torch", "main_ddpg"))
+
+
+@pytest.fixture(scope="module")
+def sac() -> types.SimpleNamespace:
+    """SAC/'s modules: sac.buffer, sac.networks, sac.sac_torch, sac.utils, sac.main_sac."""
+    return load_folder("SAC", ("utils", "buffer", "networks", "sac_torch", "main_sac"))

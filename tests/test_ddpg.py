@@ -98,6 +98,8 @@ def test_actor_step_raises_q_and_critic_loss_falls(ddpg):
     for _ in range(64):
         s = rng.normal(size=3)
         agent.remember(s, rng.uniform(-1, 1, size=2), float(s.sum()), rng.normal(size=3), False)
+    # plain gradient ascent on Q: a small enough step must raise Q(s, mu(s)) (Adam's momentum need not)
+    agent.actor_optimizer = torch.optim.SGD(agent.mu.parameters(), lr=1e-3)
     s = torch.as_tensor(agent.memory.state_memory[:64])
     losses = []
     for _ in range(200):

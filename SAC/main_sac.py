@@ -1,0 +1,122 @@
+"""Train SAC on LunarLanderContinuous-v2 or MuJoCo HalfCheetah-v4 (the lecture's Code Ex. 2), or evaluate it.
+
+    python SAC/main_sac.py                          # train with the tuned defaults, checkpoints in tmp/sac/
+    python SAC/main_sac.py --env HalfCheetah-v4 --max-steps 300000
+    python SAC/main_sac.py --evaluate 10            # load tmp/sac/best/, run 10 deterministic episodes
+    python SAC/main_sac.py --help                   # every flag, named after the lecture's symbol
+
+The loop below is the outer loop of the lecture's algorithm box: observe s, select a ~ pi(.|s) (uniformly
+random actions for the first --learning-starts steps), execute a, store (s, a, r, s', d) in D, and every
+--update-every steps run that many updates.
+"""
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sac_torch import Agent
+from utils import (PLOT_DIR, TMP_DIR, Progress, agent_sizes, check_writable, evaluate_saved, flag,
+                   make_env, parse_config, positive, run_main, seed_everything, select_device, unit_interval)
+
+
+def auto_or_positive(value: str) -> bool:
+    try:
+        return value == "auto" or positive(float(value))
+    except ValueError:
+        return False
+
+
+@dataclass
+class Config:
+    """SAC's flags; the defaults are the tuned values (see README, "Hyperparameters")."""
+    env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)")
+    seed: int = flag(0, "seeds random, numpy, torch, the env and the buffer")
+    episodes: int = flag(1000, "the run's total number of episodes", positive, "> 0")
+    max_steps: int = flag(1_000_000, "the run's total env-step budget; training stops at whichever limit "
+                          "comes first", positive, "> 0")
+    stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
+    batch_size: int = flag(256, "minibatch size |B| sampled from D", positive, "> 0")
+    buffer_size: int = flag(1_000_000, "replay buffer D capacity (max_size)", positive, "> 0")
+    gamma: float = flag(0.99, "discount factor gamma", unit_interval, "in (0, 1]")
+    tau: float = flag(0.005, "target update rate tau: phi' <- tau phi + (1 - tau) phi' (the slide's rho = 1 - tau)",
+                      unit_interval, "in (0, 1]")
+    lr_actor: float = flag(3e-4, "policy pi learning rate", positive, "> 0")
+    lr_critic: float = flag(3e-4, "Q1, Q2 learning rate", positive, "> 0")
+    lr_alpha: float = flag(3e-4, "log alpha learning rate (automatic entropy tuning)", positive, "> 0")
+    alpha: str = flag("auto", "entropy temperature alpha: 'auto' tunes it towards entropy -|A|, a number fixes it",
+                      auto_or_positive, "'auto' or a number > 0")
+    fc1_dims: int = flag(256, "first hidden layer of pi, Q1 and Q2", positive, "> 0")
+    fc2_dims: int = flag(256, "second hidden layer of pi, Q1 and Q2", positive, "> 0")
+    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update",
+                                lambda x: x >= 0, ">= 0")
+    update_every: int = flag(1, "after this many env steps, run this many updates", positive, "> 0")
+    device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
+    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
+    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
+                         lambda x: x >= 0, ">= 0")
+    chkpt_dir: str = flag(str(TMP_DIR / "sac"), "checkpoint folder (best/ and latest/ inside)")
+    plot_dir: str = flag(str(PLOT_DIR), "folder for the score curve PNG and CSV")
+
+
+def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
+    """Build the Agent for `env` with the network shape in `sizes`, seeded from --seed."""
+    return Agent(input_dims=sizes["input_dims"], n_actions=sizes["n_actions"], action_low=env.action_space.low,
+                 action_high=env.action_space.high, lr_actor=cfg.lr_actor, lr_critic=cfg.lr_critic,
+                 lr_alpha=cfg.lr_alpha, alpha=None if cfg.alpha == "auto" else float(cfg.alpha), tau=cfg.tau,
+                 gamma=cfg.gamma, max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"], fc2_dims=sizes["fc2_dims"],
+                 batch_size=cfg.batch_size, device=device, seed=cfg.seed)
+
+
+def train(cfg: Config, device: torch.device) -> int:
+    """The lecture's loop: act with pi, store in D, and every update_every steps do that many updates."""
+    env = make_env(cfg.env, cfg.seed)
+    check_writable(cfg.chkpt_dir, cfg.plot_dir)
+    sizes = agent_sizes(cfg.env, env, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
+    agent = make_agent(cfg, env, device, sizes)
+    progress = Progress(agent, sizes, Path(cfg.chkpt_dir))
+
+    total_steps = 0
+    observation, _ = env.reset(seed=cfg.seed)
+    for i in range(cfg.episodes):
+        if i > 0:
+            observation, _ = env.reset()
+        done, score = False, 0.0
+        while not done and total_steps < cfg.max_steps:
+            if total_steps < cfg.learning_starts:
+                action = env.action_space.sample()
+            else:
+                action = agent.choose_action(observation)
+            observation_, reward, terminated, truncated, _ = env.step(action)
+            agent.remember(observation, action, reward, observation_, terminated)
+            score += reward
+            observation = observation_
+            done = terminated or truncated
+            total_steps += 1
+            if total_steps > cfg.learning_starts and total_steps % cfg.update_every == 0:
+                for _ in range(cfg.update_every):
+                    agent.learn()
+        if not done:  # the step budget ran out mid-episode: that episode has no score
+            break
+        print(progress.end_episode(score, total_steps), flush=True)
+        if progress.reached(cfg.stop_score):
+            print(f"reached a 100-episode mean of {progress.avg_score:.1f} >= {cfg.stop_score:g}: stopping")
+            break
+    env.close()
+    print("\n".join(progress.finish(total_steps, Path(cfg.plot_dir) / f"sac_{cfg.env}.png", f"SAC on {cfg.env}")))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_config(Config, argv, description=__doc__.splitlines()[0])
+    device = select_device(cfg.device)
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    if cfg.evaluate:  # load tmp/sac/best/, run N deterministic episodes, train nothing
+        print("\n".join(evaluate_saved(cfg, lambda env, sizes: make_agent(cfg, env, device, sizes))))
+        return 0
+    return train(cfg, device)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,368 @@
+"""Plumbing shared by the DDPG and SAC scripts: environment, seeding, config flags, checkpoints, plots.
+
+None of this is in the lecture's algorithm boxes; it is what the lecture's `utils.py` (plot_learning_curve)
+grows into once the scripts must run anywhere and fail politely. `DDPG/utils.py` and `SAC/utils.py` are
+identical copies (a test enforces it), so each folder runs on its own with flat imports.
+"""
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+with contextlib.redirect_stderr(io.StringIO()):
+    import gym  # gym 0.26.2 prints an "unmaintained" notice on import; our users cannot act on it
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: tmp/ and plots/ live here
+TMP_DIR = ROOT / "tmp"
+PLOT_DIR = ROOT / "plots"
+SOLVED_SCORE = 200.0  # LunarLanderContinuous counts as solved at a 100-episode mean of 200
+
+
+class UsageError(Exception):
+    """Bad input from the user: main_*.py prints the message as one line and exits with code 2."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------------------------------------
+class NoParticles(gym.Wrapper):
+    """Frees LunarLander's exhaust particles after every step when nothing is rendered.
+
+    gym 0.26.2 only frees them while rendering, so a long hovering episode piles up Box2D bodies and the env
+    slows down about 8x. Particles are decoration: they collide with the ground only, never the lander, so
+    destroying them leaves the lander's trajectory bit-identical (tests/test_env.py checks it).
+    """
+
+    def step(self, action):
+        result = self.env.step(action)
+        self.env.unwrapped._clean_particles(True)
+        return result
+
+
+def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
+    """gym.make with a one-line error for unknown ids and discrete action spaces; seeds the action space."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            env = gym.make(env_id, render_mode=render_mode, disable_env_checker=True)
+    except gym.error.Error as e:
+        raise UsageError(f"unknown environment id {env_id!r} ({e})") from None
+    except Exception as e:  # a registered env whose dependency is missing (e.g. mujoco, Box2D)
+        raise UsageError(f"cannot create environment {env_id!r}: {type(e).__name__}: {e}") from None
+    if not isinstance(env.action_space, gym.spaces.Box):
+        env.close()
+        raise UsageError(f"{env_id} has a {type(env.action_space).__name__} action space; "
+                         "DDPG and SAC need continuous (Box) actions")
+    if not isinstance(env.observation_space, gym.spaces.Box) or len(env.observation_space.shape) != 1:
+        env.close()
+        raise UsageError(f"{env_id} needs a flat Box observation space, got {env.observation_space}")
+    if render_mode is None and hasattr(env.unwrapped, "_clean_particles"):
+        env = NoParticles(env)
+    if seed is not None:
+        env.action_space.seed(seed)
+    return env
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (the env is seeded at its first reset)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def select_device(name: str) -> torch.device:
+    """'auto' picks cuda when present, else cpu; asking for cuda without it is a usage error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but no CUDA device is available (use cpu or auto)")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Config: argparse flags generated from a typed dataclass, checked with one line per problem
+# ---------------------------------------------------------------------------------------------------------
+def flag(default: Any, help: str, check: Callable[[Any], bool] | None = None, rule: str = "",
+         choices: tuple | None = None) -> Any:
+    """A config field with its --help text and an optional validity check (e.g. lambda x: x > 0)."""
+    return dataclasses.field(default=default, metadata=dict(help=help, check=check, rule=rule, choices=choices))
+
+
+def positive(x: float) -> bool:
+    """A finite number > 0."""
+    return 0 < x < math.inf
+
+
+def unit_interval(x: float) -> bool:
+    """(0, 1], the range of tau and gamma."""
+    return 0 < x <= 1
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print the whole usage block first
+        raise UsageError(message)
+
+
+def parse_config(config_cls: type, argv: list[str] | None, description: str) -> Any:
+    """Build the flags from `config_cls`'s fields (--batch-size for batch_size) and check each value."""
+    parser = _OneLineParser(description=description,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(config_cls):
+        name = "--" + f.name.replace("_", "-")
+        meta = f.metadata
+        if f.type is bool:
+            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=f.default, help=meta["help"])
+        else:
+            parser.add_argument(name, type=f.type, default=f.default, help=meta["help"], choices=meta.get("choices"))
+    cfg = config_cls(**vars(parser.parse_args(argv)))
+    for f in dataclasses.fields(config_cls):
+        value, check = getattr(cfg, f.name), f.metadata.get("check")
+        if check is not None and not check(value):
+            raise UsageError(f"--{f.name.replace('_', '-')} must be {f.metadata['rule']}, got {value}")
+    return cfg
+
+
+def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
+    """Run a script's main(); a UsageError becomes one line on stderr and exit code 2."""
+    try:
+        code = main(argv)
+    except UsageError as e:
+        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoints: written atomically, read as data only
+# ---------------------------------------------------------------------------------------------------------
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
+    """torch.load with weights_only=True (a checkpoint is data, never code); problems become UsageErrors."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no saved agent at {path} (train one first)")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"cannot read checkpoint {path}: {first_line}") from None
+
+
+def save_state_dicts(parts: dict, chkpt_dir: Path) -> None:
+    """Write each part's state_dict to chkpt_dir/<name>.pt (the lecture's one file per network), atomically."""
+    for name, part in parts.items():
+        save_atomic(part.state_dict(), Path(chkpt_dir) / f"{name}.pt")
+
+
+def load_state_dicts(parts: dict, chkpt_dir: Path, device: torch.device | str = "cpu") -> None:
+    """Load what save_state_dicts wrote; a missing, corrupt or mismatched file is a UsageError."""
+    for name, part in parts.items():
+        path = Path(chkpt_dir) / f"{name}.pt"
+        state = load_checkpoint(path, device)
+        try:
+            part.load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"checkpoint {path} does not fit this agent: {detail}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Saved agents: network files plus agent.json, which says what they fit
+# ---------------------------------------------------------------------------------------------------------
+def agent_sizes(env_id: str, env: gym.Env, **network: Any) -> dict:
+    """What a checkpoint must match: env id, observation and action sizes, and the network's shape."""
+    return dict(env=env_id, input_dims=int(env.observation_space.shape[0]),
+                n_actions=int(env.action_space.shape[0]), **network)
+
+
+def save_agent(agent: Any, sizes: dict, chkpt_dir: Path) -> None:
+    """agent.save_models(chkpt_dir), then agent.json with `sizes` (atomically, like every file)."""
+    agent.save_models(chkpt_dir)
+    tmp = Path(chkpt_dir) / ".agent.json.tmp"
+    tmp.write_text(json.dumps(sizes, indent=1))
+    os.replace(tmp, Path(chkpt_dir) / "agent.json")
+
+
+def load_agent(chkpt_dir: Path, env_id: str, env: gym.Env, build: Callable[[dict], Any]) -> Any:
+    """Read agent.json, check it fits `env`, build the agent with `build(sizes)` and load its networks."""
+    meta_file = Path(chkpt_dir) / "agent.json"
+    if not meta_file.is_file():
+        raise UsageError(f"no saved agent in {chkpt_dir} (train one first)")
+    try:
+        sizes = json.loads(meta_file.read_text())
+        saved = (sizes["env"], sizes["input_dims"], sizes["n_actions"])
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"corrupt checkpoint description {meta_file}") from None
+    if saved[0] != env_id:
+        raise UsageError(f"the saved agent in {chkpt_dir} was trained on {saved[0]}, not {env_id}")
+    here = agent_sizes(env_id, env)
+    if saved[1:] != (here["input_dims"], here["n_actions"]):
+        raise UsageError(f"the saved agent has observation/action sizes {saved[1:]}, {env_id} has "
+                         f"{(here['input_dims'], here['n_actions'])}")
+    agent = build(sizes)
+    agent.load_models(chkpt_dir)
+    return agent
+
+
+def check_writable(*folders: Path) -> None:
+    """Fail before training, not after it, when a results folder cannot be written."""
+    for folder in folders:
+        try:
+            folder = Path(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write_test_{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise UsageError(f"cannot write to {folder}: {e.strerror}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Evaluation, plots and the per-episode line
+# ---------------------------------------------------------------------------------------------------------
+def evaluate_agent(agent: Any, env: gym.Env, n_episodes: int, seed: int) -> list[float]:
+    """Run n deterministic episodes (agent.choose_action(obs, evaluate=True)) and return their scores."""
+    scores = []
+    for i in range(n_episodes):
+        observation, _ = env.reset(seed=seed + i)
+        done, score = False, 0.0
+        while not done:
+            action = agent.choose_action(observation, evaluate=True)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            score += reward
+            done = terminated or truncated
+        scores.append(score)
+    return scores
+
+
+def evaluate_saved(cfg: Any, build: Callable[[gym.Env, dict], Any]) -> list[str]:
+    """--evaluate N: load <chkpt_dir>/best/ (built by build(env, sizes)), run N deterministic episodes.
+
+    Returns the lines to print: each episode's score, then the mean and standard deviation.
+    """
+    env = make_env(cfg.env, cfg.seed)
+    agent = load_agent(Path(cfg.chkpt_dir) / "best", cfg.env, env, lambda sizes: build(env, sizes))
+    scores = evaluate_agent(agent, env, cfg.evaluate, cfg.seed)
+    env.close()
+    lines = [f"evaluation episode {i + 1:3d} score {score:8.1f}" for i, score in enumerate(scores)]
+    return lines + [f"mean score {np.mean(scores):.1f} +- {np.std(scores):.1f} over {len(scores)} episodes"]
+
+
+def running_mean(scores: list[float], window: int = 100) -> np.ndarray:
+    """Mean of the last `window` scores at every episode (fewer at the start)."""
+    x = np.asarray(scores, dtype=np.float64)
+    c = np.cumsum(np.insert(x, 0, 0.0))
+    n = np.minimum(np.arange(1, len(x) + 1), window)
+    return (c[1:] - c[np.arange(1, len(x) + 1) - n]) / n
+
+
+def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path, title: str) -> Path:
+    """Draw raw scores, the 100-episode running mean and the solved line; write the scores as CSV beside it.
+
+    Returns the CSV's path. Both files are written atomically.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure_file = Path(figure_file)
+    figure_file.parent.mkdir(parents=True, exist_ok=True)
+    avg = running_mean(scores)
+    episodes = np.arange(1, len(scores) + 1)
+    csv_file = figure_file.with_suffix(".csv")
+    lines = ["episode,env_steps,score,avg100"]
+    lines += [f"{e},{t},{s:.4f},{a:.4f}" for e, t, s, a in zip(episodes, steps, scores, avg)]
+    tmp = csv_file.with_name(f".{csv_file.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, csv_file)
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(episodes, scores, color="tab:blue", alpha=0.35, lw=0.8, label="episode score")
+    ax.plot(episodes, avg, color="tab:blue", lw=2, label="mean of last 100 episodes")
+    ax.axhline(SOLVED_SCORE, color="tab:green", ls="--", lw=1, label=f"solved ({SOLVED_SCORE:.0f})")
+    ax.set_xlabel("episode")
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = figure_file.with_name(f".{figure_file.stem}.tmp{figure_file.suffix}")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, figure_file)
+    return csv_file
+
+
+def episode_line(episode: int, score: float, avg: float, total_steps: int, steps_per_s: float,
+                 elapsed_s: float) -> str:
+    """The lecture's per-episode line plus steps, speed and time."""
+    return (f"episode {episode:4d} score {score:8.1f} average score {avg:8.1f} "
+            f"steps {total_steps:7d} steps/s {steps_per_s:6.0f} time {elapsed_s / 60:6.1f} min")
+
+
+class Progress:
+    """The training loop's bookkeeping: score history, 100-episode mean, best-agent checkpoints, the line."""
+
+    def __init__(self, agent: Any, sizes: dict, chkpt_dir: Path) -> None:
+        self.agent, self.sizes, self.chkpt_dir = agent, sizes, Path(chkpt_dir)
+        self.scores: list[float] = []
+        self.steps: list[int] = []
+        self.best_score = -math.inf
+        self.start = self.episode_start = time.perf_counter()
+        self.episode_start_steps = 0
+
+    @property
+    def avg_score(self) -> float:
+        """Mean of the last 100 episode scores (the lecture's "100 game average")."""
+        return float(np.mean(self.scores[-100:])) if self.scores else -math.inf
+
+    def end_episode(self, score: float, total_steps: int) -> str:
+        """Record a finished episode, save the agent to best/ if the 100-episode mean improved; return the line."""
+        self.scores.append(score)
+        self.steps.append(total_steps)
+        avg_score = self.avg_score
+        if avg_score > self.best_score:
+            self.best_score = avg_score
+            save_agent(self.agent, self.sizes, self.chkpt_dir / "best")
+        now = time.perf_counter()
+        speed = (total_steps - self.episode_start_steps) / max(now - self.episode_start, 1e-9)
+        self.episode_start, self.episode_start_steps = now, total_steps
+        return episode_line(len(self.scores), score, avg_score, total_steps, speed, now - self.start)
+
+    def reached(self, stop_score: float) -> bool:
+        """True once 100 episodes are done and their mean is at least stop_score."""
+        return len(self.scores) >= 100 and self.avg_score >= stop_score
+
+    def finish(self, total_steps: int, figure_file: Path, title: str) -> list[str]:
+        """Save the final agent to latest/, write the curve and CSV; return the closing lines."""
+        save_agent(self.agent, self.sizes, self.chkpt_dir / "latest")
+        lines = []
+        if self.scores:
+            csv_file = plot_learning_curve(self.scores, self.steps, figure_file, title)
+            lines.append(f"scores: {csv_file}  curve: {figure_file}")
+        lines.append(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
+                     f"and {self.chkpt_dir / 'latest'}")
+        minutes = (time.perf_counter() - self.start) / 60
+        lines.append(f"{len(self.scores)} episodes, {total_steps} env steps, {minutes:.1f} min")
+        return lines

@@ -1,0 +1,184 @@
+"""main_ddpg.py and main_sac.py end to end: files written, seeding, terminal vs truncated, bad input, learning.
+
+Each test runs once per algorithm (the `algo` fixture); the scripts share their flags where they mean the same.
+"""
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, load_folder
+
+SMALL = ["--fc1-dims", "64", "--fc2-dims", "64", "--batch-size", "64", "--threads", "1"]
+ALGOS = {
+    # name: folder, script, modules, flags for a small fast run
+    "ddpg": ("DDPG", "main_ddpg", ("utils", "ddpg_torch", "main_ddpg"), [*SMALL, "--learning-starts", "0"]),
+    "sac": ("SAC", "main_sac", ("utils", "sac_torch", "main_sac"), [*SMALL, "--learning-starts", "500"]),
+}
+
+
+@pytest.fixture(scope="module", params=list(ALGOS))
+def algo(request):
+    """One algorithm's modules, plus .name, .folder, .script, .main (its main module), .agent, .small."""
+    folder, script, modules, small = ALGOS[request.param]
+    ns = load_folder(folder, modules)
+    ns.name, ns.folder, ns.script, ns.small = request.param, folder, script, small
+    ns.main = getattr(ns, script)
+    ns.agent = getattr(ns, f"{request.param}_torch").Agent
+    return ns
+
+
+def run_in_process(algo, argv, capsys):
+    """Run the main script as `python main_<algo>.py argv` would, returning (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        algo.utils.run_main(algo.main.main, argv)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def read_scores(csv_file):
+    return np.loadtxt(csv_file, delimiter=",", skiprows=1, ndmin=2)[:, 2]
+
+
+def dirs(tmp_path, name="run"):
+    return ["--chkpt-dir", str(tmp_path / name / "tmp"), "--plot-dir", str(tmp_path / name / "plots")]
+
+
+def test_script_from_inside_its_folder_writes_checkpoint_plot_and_csv(algo, tmp_path):
+    """`cd DDPG && python main_ddpg.py --episodes 3` uses the repository's tmp/ and plots/ (here a copy)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / algo.folder, repo / algo.folder, ignore=shutil.ignore_patterns("__pycache__", "*.TXT"))
+    result = subprocess.run([sys.executable, f"{algo.script}.py", "--episodes", "3", *algo.small],
+                            cwd=repo / algo.folder, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("average score") == 3
+    for folder in ("best", "latest"):
+        assert (repo / "tmp" / algo.name / folder / "actor.pt").stat().st_size > 0
+        assert (repo / "tmp" / algo.name / folder / "agent.json").is_file()
+    png = repo / "plots" / f"{algo.name}_LunarLanderContinuous-v2.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(read_scores(png.with_suffix(".csv"))) == 3
+    assert "Traceback" not in result.stderr
+
+    evaluation = subprocess.run([sys.executable, f"{algo.folder}/{algo.script}.py", "--evaluate", "2"], cwd=repo,
+                                capture_output=True, text=True, timeout=300)
+    assert evaluation.returncode == 0, evaluation.stderr
+    assert evaluation.stdout.count("evaluation episode") == 2 and "mean score" in evaluation.stdout
+
+
+def test_same_seed_same_scores(algo, tmp_path, capsys):
+    argv = ["--env", "Pendulum-v1", "--episodes", "4", *algo.small, "--learning-starts", "300"]
+    curves = []
+    for run, seed in (("a", "5"), ("b", "5"), ("c", "6")):
+        code, _, err = run_in_process(algo, [*argv, "--seed", seed, *dirs(tmp_path, run)], capsys)
+        assert code == 0, err
+        curves.append(read_scores(tmp_path / run / "plots" / f"{algo.name}_Pendulum-v1.csv"))
+    assert np.array_equal(curves[0], curves[1])
+    assert not np.array_equal(curves[0], curves[2])
+
+
+def test_truncation_is_stored_as_not_terminal(algo, tmp_path, capsys, monkeypatch):
+    stored = []
+    real_remember = algo.agent.remember
+
+    def spy(self, state, action, reward, state_, done):
+        stored.append(done)
+        real_remember(self, state, action, reward, state_, done)
+
+    monkeypatch.setattr(algo.agent, "remember", spy)
+    # Pendulum-v1 never terminates: its 200-step episodes end by the time limit only
+    run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", "1", *algo.small, *dirs(tmp_path)], capsys)
+    assert len(stored) == 200 and not any(stored)
+    stored.clear()
+    # A lander flying random actions crashes: the last transition of each episode is terminal
+    run_in_process(algo, [*algo.small, "--episodes", "2", "--learning-starts", "100000", *dirs(tmp_path)], capsys)
+    assert sum(stored) == 2 and stored[-1] is True
+
+
+def test_step_budget_ending_mid_episode_still_saves(algo, tmp_path, capsys):
+    code, out, err = run_in_process(algo, ["--max-steps", "30", *algo.small, *dirs(tmp_path)], capsys)
+    assert code == 0, err
+    assert (tmp_path / "run" / "tmp" / "latest" / "actor.pt").is_file()
+    assert "0 episodes, 30 env steps" in out
+
+
+# episodes, and the least gain of the last 8 episodes' mean over the first 5 episodes' mean, for every seed tried
+LEARNING = {"ddpg": (40, 700, []),  # 8,000 steps; seeds 0, 1, 2 gained 1290, 990, 1098
+            "sac": (40, 700, ["--learning-starts", "1000", "--lr-actor", "1e-3", "--lr-critic", "1e-3",
+                              "--lr-alpha", "1e-3"])}  # 8,000 steps; seeds 0, 1, 2 gained 1050, 931, 972
+
+
+def test_learns_pendulum(algo, tmp_path, capsys):
+    episodes, gain, flags = LEARNING[algo.name]
+    code, _, err = run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", str(episodes), *algo.small, *flags,
+                                         *dirs(tmp_path)], capsys)
+    assert code == 0, err
+    scores = read_scores(tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1.csv")
+    assert len(scores) == episodes
+    assert scores[-8:].mean() - scores[:5].mean() > gain
+
+
+BAD_INPUT = [
+    (["--env", "NoSuchEnv-v0"], "unknown environment id 'NoSuchEnv-v0'"),
+    (["--env", "CartPole-v1"], "Discrete action space"),
+    (["--batch-size", "0"], "--batch-size must be > 0, got 0"),
+    (["--episodes", "-3"], "--episodes must be > 0, got -3"),
+    (["--tau", "0"], "--tau must be in (0, 1], got 0.0"),
+    (["--tau", "1.5"], "--tau must be in (0, 1], got 1.5"),
+    (["--gamma", "0"], "--gamma must be in (0, 1], got 0.0"),
+    (["--gamma", "1.01"], "--gamma must be in (0, 1], got 1.01"),
+    (["--lr-actor=-1e-3"], "--lr-actor must be > 0, got -0.001"),
+    (["--lr-critic", "0"], "--lr-critic must be > 0, got 0.0"),
+    (["--batch-size", "ten"], "invalid int value: 'ten'"),
+    (["--evaluate", "3"], "no saved agent"),
+]
+SAC_BAD_INPUT = [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 0"),
+                 (["--alpha=-0.2"], "--alpha must be 'auto' or a number > 0, got -0.2"),
+                 (["--update-every", "0"], "--update-every must be > 0, got 0")]
+DDPG_BAD_INPUT = [(["--noise", "pink"], "invalid choice: 'pink'"),
+                  (["--sigma", "0"], "--sigma must be > 0, got 0.0")]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUT + SAC_BAD_INPUT + DDPG_BAD_INPUT,
+                         ids=[" ".join(a) for a, _ in BAD_INPUT + SAC_BAD_INPUT + DDPG_BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(algo, tmp_path, capsys, argv, message):
+    if (argv, message) in (SAC_BAD_INPUT if algo.name == "ddpg" else DDPG_BAD_INPUT):
+        pytest.skip(f"not a {algo.name} flag")
+    chkpt = tmp_path / "tmp"
+    (chkpt / "latest").mkdir(parents=True)
+    sentinel = chkpt / "latest" / "actor.pt"
+    sentinel.write_bytes(b"an earlier run's agent")
+    code, out, err = run_in_process(algo, [*argv, "--chkpt-dir", str(chkpt), "--plot-dir", str(tmp_path / "p")],
+                                    capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+    assert sentinel.read_bytes() == b"an earlier run's agent"
+    assert sorted(p.name for p in chkpt.rglob("*")) == ["actor.pt", "latest"]
+
+
+def test_evaluate_refuses_an_agent_saved_for_another_env(algo, tmp_path, capsys):
+    code, _, err = run_in_process(algo, ["--env", "Pendulum-v1", "--max-steps", "10", *algo.small,
+                                         *dirs(tmp_path)], capsys)
+    assert code == 0, err
+    (tmp_path / "run" / "tmp" / "latest").rename(tmp_path / "run" / "tmp" / "best")
+    code, _, err = run_in_process(algo, ["--evaluate", "1", *dirs(tmp_path)], capsys)
+    assert code == 2 and "was trained on Pendulum-v1, not LunarLanderContinuous-v2" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_a_usage_error(algo, tmp_path, capsys):
+    code, _, err = run_in_process(algo, ["--device", "cuda", *dirs(tmp_path)], capsys)
+    assert code == 2 and "no CUDA device" in err
+
+
+def test_bad_input_in_a_real_process_prints_no_traceback(algo, tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / algo.folder / f"{algo.script}.py"), "--env",
+                             "NoSuchEnv-v0", *dirs(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{algo.script}.py: error: unknown environment id")
+    assert not list(tmp_path.iterdir())
