@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make ddpg   creates .venv, installs requirements.txt, trains DDPG on LunarLanderContinuous-v2
 #   make test   the same set-up plus pytest, then runs the test suite
+#   make sac    the same set-up, trains SAC on LunarLanderContinuous-v2
 # Extra flags for the scripts go in ARGS, e.g. `make ddpg ARGS="--seed 1 --episodes 300"`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup ddpg evaluate-ddpg test clean
+.PHONY: setup ddpg evaluate-ddpg sac evaluate-sac test clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,12 @@ ddpg: setup
 
 evaluate-ddpg: setup
 	$(PY) DDPG/main_ddpg.py --evaluate 10 $(ARGS)
+
+sac: setup
+	$(PY) SAC/main_sac.py $(ARGS)
+
+evaluate-sac: setup
+	$(PY) SAC/main_sac.py --evaluate 10 $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q tests $(ARGS)
