@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from sac_torch import Agent
-from utils import (PLOT_DIR, TMP_DIR, Progress, agent_sizes, check_writable, evaluate_saved, flag,
+from utils import (PLOT_DIR, TMP_DIR, Progress, StopRequest, agent_sizes, check_writable, evaluate_saved, flag,
                    make_env, parse_config, positive, run_main, seed_everything, select_device, unit_interval)
 
 
@@ -77,32 +77,35 @@ def train(cfg: Config, device: torch.device) -> int:
     progress = Progress(agent, sizes, Path(cfg.chkpt_dir))
 
     total_steps = 0
-    observation, _ = env.reset(seed=cfg.seed)
-    for i in range(cfg.episodes):
-        if i > 0:
-            observation, _ = env.reset()
-        done, score = False, 0.0
-        while not done and total_steps < cfg.max_steps:
-            if total_steps < cfg.learning_starts:
-                action = env.action_space.sample()
-            else:
-                action = agent.choose_action(observation)
-            observation_, reward, terminated, truncated, _ = env.step(action)
-            agent.remember(observation, action, reward, observation_, terminated)
-            score += reward
-            observation = observation_
-            done = terminated or truncated
-            total_steps += 1
-            if total_steps > cfg.learning_starts and total_steps % cfg.update_every == 0:
-                for _ in range(cfg.update_every):
-                    agent.learn()
-        if not done:  # the step budget ran out mid-episode: that episode has no score
-            break
-        print(progress.end_episode(score, total_steps), flush=True)
-        if progress.reached(cfg.stop_score):
-            print(f"reached a 100-episode mean of {progress.avg_score:.1f} >= {cfg.stop_score:g}: stopping")
-            break
+    with StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the current step, then save and plot below
+        observation, _ = env.reset(seed=cfg.seed)
+        for i in range(cfg.episodes):
+            if i > 0:
+                observation, _ = env.reset()
+            done, score = False, 0.0
+            while not done and total_steps < cfg.max_steps and not stop:
+                if total_steps < cfg.learning_starts:
+                    action = env.action_space.sample()
+                else:
+                    action = agent.choose_action(observation)
+                observation_, reward, terminated, truncated, _ = env.step(action)
+                agent.remember(observation, action, reward, observation_, terminated)
+                score += reward
+                observation = observation_
+                done = terminated or truncated
+                total_steps += 1
+                if total_steps > cfg.learning_starts and total_steps % cfg.update_every == 0:
+                    for _ in range(cfg.update_every):
+                        agent.learn()
+            if not done:  # the step budget ran out or a stop was asked for mid-episode: no score for it
+                break
+            print(progress.end_episode(score, total_steps), flush=True)
+            if progress.reached(cfg.stop_score):
+                print(f"reached a 100-episode mean of {progress.avg_score:.1f} >= {cfg.stop_score:g}: stopping")
+                break
     env.close()
+    if stop:
+        print(f"stopped by {stop.signal_name} after {total_steps} env steps: saving")
     print("\n".join(progress.finish(total_steps, Path(cfg.plot_dir) / f"sac_{cfg.env}.png", f"SAC on {cfg.env}")))
     return 0
 

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -133,13 +134,45 @@ def parse_config(config_cls: type, argv: list[str] | None, description: str) -> 
 
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a script's main(); a UsageError becomes one line on stderr and exit code 2."""
+    """Run a script's main(); a UsageError becomes one line on stderr and exit code 2, Ctrl-C exit code 130."""
     try:
         code = main(argv)
     except UsageError as e:
         print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
         code = 2
+    except KeyboardInterrupt:  # a second Ctrl-C while saving: the files already written are complete
+        print(f"{Path(sys.argv[0]).name}: interrupted", file=sys.stderr)
+        code = 130
     sys.exit(code)
+
+
+class StopRequest:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a request that the training loop honours after the current step.
+
+    The loop then saves, plots and exits cleanly. A second signal stops at once (KeyboardInterrupt). SIGINT is
+    handled even where a shell started the run in the background with SIGINT ignored.
+    """
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict = {}
+
+    def __bool__(self) -> bool:
+        return self.signal_name is not None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self) -> "StopRequest":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 # ---------------------------------------------------------------------------------------------------------

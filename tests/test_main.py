@@ -3,6 +3,7 @@
 Each test runs once per algorithm (the `algo` fixture); the scripts share their flags where they mean the same.
 """
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -182,3 +183,28 @@ def test_bad_input_in_a_real_process_prints_no_traceback(algo, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{algo.script}.py: error: unknown environment id")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("signum,ignore_sigint", [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                                  (signal.SIGINT, True)],
+                         ids=["ctrl-c", "sigterm", "ctrl-c-background"])
+def test_signal_saves_plots_and_exits_cleanly(algo, tmp_path, signum, ignore_sigint):
+    """Ctrl-C or SIGTERM mid-run: the run saves latest/, writes the curve and CSV, and exits 0.
+
+    ctrl-c-background starts the run with SIGINT ignored, as a shell does for `cmd &` in a script.
+    """
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+    proc = subprocess.Popen([sys.executable, "-u", str(ROOT / algo.folder / f"{algo.script}.py"), "--env",
+                             "Pendulum-v1", "--episodes", "1000", *algo.small, *dirs(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec)
+    finished = 0
+    while finished < 2:  # wait for two finished episodes
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        finished += line.startswith("episode")
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"stopped by {signal.Signals(signum).name}" in out and "Traceback" not in err
+    assert (tmp_path / "run" / "tmp" / "latest" / "actor.pt").is_file()
+    assert len(read_scores(tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1.csv")) >= 2
