@@ -136,20 +136,17 @@ BAD_INPUT = [
     (["--batch-size", "ten"], "invalid int value: 'ten'"),
     (["--evaluate", "3"], "no saved agent"),
 ]
-SAC_BAD_INPUT = [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 0"),
-                 (["--alpha=-0.2"], "--alpha must be 'auto' or a number > 0, got -0.2"),
-                 (["--update-every", "0"], "--update-every must be > 0, got 0")]
-DDPG_BAD_INPUT = [(["--noise", "pink"], "invalid choice: 'pink'"),
-                  (["--sigma", "0"], "--sigma must be > 0, got 0.0")]
+ONLY = {"sac": [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 0"),
+                (["--alpha=-0.2"], "--alpha must be 'auto' or a number > 0, got -0.2"),
+                (["--update-every", "0"], "--update-every must be > 0, got 0")],
+        "ddpg": [(["--noise", "pink"], "invalid choice: 'pink'"),
+                 (["--sigma", "0"], "--sigma must be > 0, got 0.0")]}
 
 
-@pytest.mark.parametrize("argv,message", BAD_INPUT + SAC_BAD_INPUT + DDPG_BAD_INPUT,
-                         ids=[" ".join(a) for a, _ in BAD_INPUT + SAC_BAD_INPUT + DDPG_BAD_INPUT])
-def test_bad_input_is_one_line_and_exit_2(algo, tmp_path, capsys, argv, message):
-    if (argv, message) in (SAC_BAD_INPUT if algo.name == "ddpg" else DDPG_BAD_INPUT):
-        pytest.skip(f"not a {algo.name} flag")
+def check_bad_input(algo, tmp_path, capsys, argv, message):
+    """One line on stderr naming the problem, exit code 2, and the earlier run's files untouched."""
     chkpt = tmp_path / "tmp"
-    (chkpt / "latest").mkdir(parents=True)
+    (chkpt / "latest").mkdir(parents=True, exist_ok=True)
     sentinel = chkpt / "latest" / "actor.pt"
     sentinel.write_bytes(b"an earlier run's agent")
     code, out, err = run_in_process(algo, [*argv, "--chkpt-dir", str(chkpt), "--plot-dir", str(tmp_path / "p")],
@@ -159,6 +156,16 @@ def test_bad_input_is_one_line_and_exit_2(algo, tmp_path, capsys, argv, message)
     assert len(err.strip().splitlines()) == 1 and out == ""
     assert sentinel.read_bytes() == b"an earlier run's agent"
     assert sorted(p.name for p in chkpt.rglob("*")) == ["actor.pt", "latest"]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(algo, tmp_path, capsys, argv, message):
+    check_bad_input(algo, tmp_path, capsys, argv, message)
+
+
+def test_bad_values_of_the_algorithms_own_flags(algo, tmp_path, capsys):
+    for argv, message in ONLY[algo.name]:
+        check_bad_input(algo, tmp_path, capsys, argv, message)
 
 
 def test_evaluate_refuses_an_agent_saved_for_another_env(algo, tmp_path, capsys):
