@@ -16,7 +16,10 @@ from utils import load_state_dicts, save_state_dicts
 
 
 class Agent:
-    """DDPG: actor mu, critic Q, their target copies mu' and Q', a replay buffer R and exploration noise N."""
+    """DDPG: actor mu, critic Q, their target copies mu' and Q', a replay buffer R and exploration noise N.
+
+    The keyword defaults are common modern values; main_ddpg.py's defaults are the values tuned for LunarLander.
+    """
 
     def __init__(self, input_dims: int, n_actions: int, action_low: np.ndarray, action_high: np.ndarray,
                  lr_actor: float = 1e-3, lr_critic: float = 1e-3, tau: float = 0.005, gamma: float = 0.99,

@@ -33,21 +33,21 @@ class Config:
     env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)")
     seed: int = flag(0, "seeds random, numpy, torch, the env and the buffer")
     episodes: int = flag(1000, "the run's total number of episodes", positive, "> 0")
-    max_steps: int = flag(1_000_000, "the run's total env-step budget; training stops at whichever limit "
+    max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
                           "comes first", positive, "> 0")
     stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
     batch_size: int = flag(256, "minibatch size |B| sampled from D", positive, "> 0")
     buffer_size: int = flag(1_000_000, "replay buffer D capacity (max_size)", positive, "> 0")
     gamma: float = flag(0.99, "discount factor gamma", unit_interval, "in (0, 1]")
-    tau: float = flag(0.005, "target update rate tau: phi' <- tau phi + (1 - tau) phi' (the slide's rho = 1 - tau)",
+    tau: float = flag(0.01, "target update rate tau: phi' <- tau phi + (1 - tau) phi' (the slide's rho = 1 - tau)",
                       unit_interval, "in (0, 1]")
-    lr_actor: float = flag(3e-4, "policy pi learning rate", positive, "> 0")
-    lr_critic: float = flag(3e-4, "Q1, Q2 learning rate", positive, "> 0")
-    lr_alpha: float = flag(3e-4, "log alpha learning rate (automatic entropy tuning)", positive, "> 0")
+    lr_actor: float = flag(1e-3, "policy pi learning rate", positive, "> 0")
+    lr_critic: float = flag(1e-3, "Q1, Q2 learning rate", positive, "> 0")
+    lr_alpha: float = flag(1e-3, "log alpha learning rate (automatic entropy tuning)", positive, "> 0")
     alpha: str = flag("auto", "entropy temperature alpha: 'auto' tunes it towards entropy -|A|, a number fixes it",
                       auto_or_positive, "'auto' or a number > 0")
-    fc1_dims: int = flag(256, "first hidden layer of pi, Q1 and Q2", positive, "> 0")
-    fc2_dims: int = flag(256, "second hidden layer of pi, Q1 and Q2", positive, "> 0")
+    fc1_dims: int = flag(128, "first hidden layer of pi, Q1 and Q2", positive, "> 0")
+    fc2_dims: int = flag(128, "second hidden layer of pi, Q1 and Q2", positive, "> 0")
     learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update",
                                 lambda x: x >= 0, ">= 0")
     update_every: int = flag(1, "after this many env steps, run this many updates", positive, "> 0")

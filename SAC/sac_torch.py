@@ -18,7 +18,10 @@ from utils import load_state_dicts, save_state_dicts
 
 
 class Agent:
-    """SAC: policy pi, twin critics Q1, Q2, target critics Q1', Q2', temperature alpha, replay buffer D."""
+    """SAC: policy pi, twin critics Q1, Q2, target critics Q1', Q2', temperature alpha, replay buffer D.
+
+    The keyword defaults are the paper's; main_sac.py's defaults are the values tuned for LunarLander.
+    """
 
     def __init__(self, input_dims: int, n_actions: int, action_low: np.ndarray, action_high: np.ndarray,
                  lr_actor: float = 3e-4, lr_critic: float = 3e-4, lr_alpha: float = 3e-4,
