@@ -70,7 +70,7 @@ class Agent:
         s, a, r, s_, done = self.memory.sample_buffer(self.batch_size)
 
         with torch.no_grad():
-            # y_i = r_i + gamma Q'(s_{i+1}, mu'(s_{i+1}))   [the (1 - d) terminal mask is ours, as in the lecture's code]
+            # y_i = r_i + gamma Q'(s_{i+1}, mu'(s_{i+1}))   [the (1 - d) mask is ours, as in the lecture's code]
             y = r + self.gamma * (1 - done) * self.Q_target(s_, self.mu_target(s_)).view(-1)
 
         # L = 1/N sum_i (y_i - Q(s_i, a_i|theta_Q))^2   (update the critic by minimising L)

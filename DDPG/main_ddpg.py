@@ -17,7 +17,8 @@ import torch
 from ddpg_torch import Agent
 from noise import GaussianActionNoise, OUActionNoise
 from utils import (PLOT_DIR, TMP_DIR, Progress, StopRequest, agent_sizes, check_writable, evaluate_saved, flag,
-                   make_env, parse_config, positive, run_main, seed_everything, select_device, unit_interval)
+                   make_env, non_negative, parse_config, positive, run_main, seed_everything, select_device,
+                   unit_interval)
 
 
 @dataclass
@@ -43,12 +44,12 @@ class Config:
     sigma: float = flag(0.15, "noise scale sigma (in units of the normalised action)", positive, "> 0")
     theta: float = flag(0.2, "OU mean-reversion rate theta", positive, "> 0")
     dt: float = flag(1e-2, "OU time step dt", positive, "> 0")
-    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", lambda x: x >= 0,
-                                ">= 0")
+    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update",
+                                non_negative, ">= 0")
     device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
     threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
     evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
-                         lambda x: x >= 0, ">= 0")
+                         non_negative, ">= 0")
     chkpt_dir: str = flag(str(TMP_DIR / "ddpg"), "checkpoint folder (best/ and latest/ inside)")
     plot_dir: str = flag(str(PLOT_DIR), "folder for the score curve PNG and CSV")
 

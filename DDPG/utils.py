@@ -104,6 +104,11 @@ def positive(x: float) -> bool:
     return 0 < x < math.inf
 
 
+def non_negative(x: float) -> bool:
+    """A finite number >= 0."""
+    return 0 <= x < math.inf
+
+
 def unit_interval(x: float) -> bool:
     """(0, 1], the range of tau and gamma."""
     return 0 < x <= 1

@@ -17,7 +17,8 @@ import torch
 
 from sac_torch import Agent
 from utils import (PLOT_DIR, TMP_DIR, Progress, StopRequest, agent_sizes, check_writable, evaluate_saved, flag,
-                   make_env, parse_config, positive, run_main, seed_everything, select_device, unit_interval)
+                   make_env, non_negative, parse_config, positive, run_main, seed_everything, select_device,
+                   unit_interval)
 
 
 def auto_or_positive(value: str) -> bool:
@@ -49,12 +50,12 @@ class Config:
     fc1_dims: int = flag(128, "first hidden layer of pi, Q1 and Q2", positive, "> 0")
     fc2_dims: int = flag(128, "second hidden layer of pi, Q1 and Q2", positive, "> 0")
     learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update",
-                                lambda x: x >= 0, ">= 0")
+                                non_negative, ">= 0")
     update_every: int = flag(1, "after this many env steps, run this many updates", positive, "> 0")
     device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
     threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
     evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
-                         lambda x: x >= 0, ">= 0")
+                         non_negative, ">= 0")
     chkpt_dir: str = flag(str(TMP_DIR / "sac"), "checkpoint folder (best/ and latest/ inside)")
     plot_dir: str = flag(str(PLOT_DIR), "folder for the score curve PNG and CSV")
 

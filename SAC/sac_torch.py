@@ -41,7 +41,8 @@ class Agent:
         self.Q1_target = copy.deepcopy(self.Q1).requires_grad_(False)
         self.Q2_target = copy.deepcopy(self.Q2).requires_grad_(False)
         self.actor_optimizer = torch.optim.Adam(self.pi.parameters(), lr=lr_actor, fused=True)
-        self.critic_optimizer = torch.optim.Adam([*self.Q1.parameters(), *self.Q2.parameters()], lr=lr_critic, fused=True)
+        self.critic_optimizer = torch.optim.Adam([*self.Q1.parameters(), *self.Q2.parameters()], lr=lr_critic,
+                                                 fused=True)
 
         # alpha = exp(log alpha): learned towards the target entropy -|A| (an addition), or fixed
         self.auto_alpha = alpha is None

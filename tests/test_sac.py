@@ -106,7 +106,8 @@ class TwinTarget(nn.Module):
 def test_target_uses_min_of_twin_targets_and_entropy_bonus(sac, monkeypatch):
     """y = r + gamma (1 - d) (min_i Q'_i(s', a') - alpha log pi(a'|s')), terminal d=1, truncated stored d=0."""
     agent = make_agent(sac, gamma=0.9, batch_size=3, alpha=0.5)
-    agent.Q1_target, agent.Q2_target = TwinTarget(1.0), TwinTarget(-1.0)  # Q'_1 = sum s' + sum a', Q'_2 = -sum s' + sum a'
+    # Q'_1 = sum s' + sum a',  Q'_2 = -sum s' + sum a'
+    agent.Q1_target, agent.Q2_target = TwinTarget(1.0), TwinTarget(-1.0)
     s_ = torch.tensor([[1.0, 1.0, 1.0], [2.0, 0.0, 0.0], [-1.0, -2.0, 0.0]])
     batch = (torch.zeros(3, 3), torch.zeros(3, 2), torch.tensor([1.0, -1.0, 2.0]), s_, torch.tensor([0.0, 1.0, 0.0]))
     monkeypatch.setattr(agent.memory, "sample_buffer", lambda n: batch)
