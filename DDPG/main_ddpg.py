@@ -35,7 +35,7 @@ class Config:
     gamma: float = flag(0.99, "discount factor gamma", unit_interval, "in (0, 1]")
     tau: float = flag(0.005, "soft target update rate tau: theta' <- tau theta + (1 - tau) theta'",
                       unit_interval, "in (0, 1]")
-    lr_actor: float = flag(1e-3, "actor mu learning rate (the lecture's alpha)", positive, "> 0")
+    lr_actor: float = flag(1e-4, "actor mu learning rate (the lecture's alpha)", positive, "> 0")
     lr_critic: float = flag(1e-3, "critic Q learning rate (the lecture's beta)", positive, "> 0")
     fc1_dims: int = flag(256, "first hidden layer of mu and Q", positive, "> 0")
     fc2_dims: int = flag(256, "second hidden layer of mu and Q", positive, "> 0")

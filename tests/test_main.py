@@ -107,7 +107,7 @@ def test_step_budget_ending_mid_episode_still_saves(algo, tmp_path, capsys):
 
 
 # episodes, and the least gain of the last 8 episodes' mean over the first 5 episodes' mean, for every seed tried
-LEARNING = {"ddpg": (40, 700, []),  # 8,000 steps; seeds 0, 1, 2 gained 1290, 990, 1098
+LEARNING = {"ddpg": (40, 700, ["--lr-actor", "1e-3"]),  # 8,000 steps; seeds 0, 1, 2 gained 1290, 990, 1098
             "sac": (40, 700, ["--learning-starts", "1000", "--lr-actor", "1e-3", "--lr-critic", "1e-3",
                               "--lr-alpha", "1e-3"])}  # 8,000 steps; seeds 0, 1, 2 gained 1050, 931, 972
 
