@@ -17,8 +17,8 @@ import torch
 from ddpg_torch import Agent
 from noise import GaussianActionNoise, OUActionNoise
 from utils import (PLOT_DIR, TMP_DIR, Progress, StopRequest, agent_sizes, check_writable, evaluate_saved, flag,
-                   make_env, non_negative, parse_config, positive, run_main, seed_everything, select_device,
-                   unit_interval)
+                   keep_previous_run, make_env, non_negative, parse_config, positive, run_main, seed_everything,
+                   select_device, unit_interval)
 
 
 @dataclass
@@ -72,6 +72,8 @@ def train(cfg: Config, device: torch.device) -> int:
     """The lecture's training loop: episodes of act, store, learn; keep the best agent by 100-game average."""
     env = make_env(cfg.env, cfg.seed)
     check_writable(cfg.chkpt_dir, cfg.plot_dir)
+    if previous := keep_previous_run(Path(cfg.chkpt_dir)):
+        print(f"moved the earlier run's checkpoints to {previous}")
     sizes = agent_sizes(cfg.env, env, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims, layer_norm=cfg.layer_norm)
     agent = make_agent(cfg, env, device, sizes)
     progress = Progress(agent, sizes, Path(cfg.chkpt_dir))

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -261,6 +262,23 @@ def load_agent(chkpt_dir: Path, env_id: str, env: gym.Env, build: Callable[[dict
     agent = build(sizes)
     agent.load_models(chkpt_dir)
     return agent
+
+
+def keep_previous_run(chkpt_dir: Path) -> Path | None:
+    """Move an earlier run's best/ and latest/ into chkpt_dir/previous/ (replacing an older previous/).
+
+    A fresh run starts over without deleting what the last one saved. Returns previous/ if anything moved.
+    """
+    chkpt_dir = Path(chkpt_dir)
+    earlier = [chkpt_dir / name for name in ("best", "latest") if (chkpt_dir / name).exists()]
+    if not earlier:
+        return None
+    previous = chkpt_dir / "previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    previous.mkdir(parents=True)
+    for folder in earlier:
+        os.replace(folder, previous / folder.name)
+    return previous
 
 
 def check_writable(*folders: Path) -> None:

@@ -215,3 +215,15 @@ def test_signal_saves_plots_and_exits_cleanly(algo, tmp_path, signum, ignore_sig
     assert f"stopped by {signal.Signals(signum).name}" in out and "Traceback" not in err
     assert (tmp_path / "run" / "tmp" / "latest" / "actor.pt").is_file()
     assert len(read_scores(tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1.csv")) >= 2
+
+
+def test_a_fresh_run_keeps_the_earlier_runs_checkpoints_in_previous(algo, tmp_path, capsys):
+    argv = ["--env", "Pendulum-v1", "--episodes", "1", *algo.small, *dirs(tmp_path)]
+    chkpt = tmp_path / "run" / "tmp"
+    assert run_in_process(algo, [*argv, "--seed", "1"], capsys)[0] == 0
+    first = (chkpt / "best" / "actor.pt").read_bytes()
+    code, out, _ = run_in_process(algo, [*argv, "--seed", "2"], capsys)
+    assert code == 0 and f"moved the earlier run's checkpoints to {chkpt / 'previous'}" in out
+    assert (chkpt / "previous" / "best" / "actor.pt").read_bytes() == first
+    assert (chkpt / "previous" / "latest" / "actor.pt").is_file()
+    assert (chkpt / "best" / "actor.pt").read_bytes() != first
