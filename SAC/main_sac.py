@@ -52,6 +52,7 @@ class Config:
     learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update",
                                 non_negative, ">= 0")
     update_every: int = flag(1, "after this many env steps, run this many updates", positive, "> 0")
+    save_every: int = flag(10, "also save latest/ every N episodes (a crash loses at most N)", positive, "> 0")
     device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
     threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
     evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
@@ -77,7 +78,7 @@ def train(cfg: Config, device: torch.device) -> int:
         print(f"moved the earlier run's checkpoints to {previous}")
     sizes = agent_sizes(cfg.env, env, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
     agent = make_agent(cfg, env, device, sizes)
-    progress = Progress(agent, sizes, Path(cfg.chkpt_dir))
+    progress = Progress(agent, sizes, Path(cfg.chkpt_dir), cfg.save_every)
 
     total_steps = 0
     with StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the current step, then save and plot below

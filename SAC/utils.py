@@ -380,8 +380,8 @@ def episode_line(episode: int, score: float, avg: float, total_steps: int, steps
 class Progress:
     """The training loop's bookkeeping: score history, 100-episode mean, best-agent checkpoints, the line."""
 
-    def __init__(self, agent: Any, sizes: dict, chkpt_dir: Path) -> None:
-        self.agent, self.sizes, self.chkpt_dir = agent, sizes, Path(chkpt_dir)
+    def __init__(self, agent: Any, sizes: dict, chkpt_dir: Path, save_every: int = 10) -> None:
+        self.agent, self.sizes, self.chkpt_dir, self.save_every = agent, sizes, Path(chkpt_dir), save_every
         self.scores: list[float] = []
         self.steps: list[int] = []
         self.best_score = -math.inf
@@ -394,13 +394,19 @@ class Progress:
         return float(np.mean(self.scores[-100:])) if self.scores else -math.inf
 
     def end_episode(self, score: float, total_steps: int) -> str:
-        """Record a finished episode, save the agent to best/ if the 100-episode mean improved; return the line."""
+        """Record a finished episode and return its line.
+
+        Saves the agent to best/ when the 100-episode mean improved, and to latest/ every save_every episodes
+        (so a crash loses at most those).
+        """
         self.scores.append(score)
         self.steps.append(total_steps)
         avg_score = self.avg_score
         if avg_score > self.best_score:
             self.best_score = avg_score
             save_agent(self.agent, self.sizes, self.chkpt_dir / "best")
+        if len(self.scores) % self.save_every == 0:
+            save_agent(self.agent, self.sizes, self.chkpt_dir / "latest")
         now = time.perf_counter()
         speed = (total_steps - self.episode_start_steps) / max(now - self.episode_start, 1e-9)
         self.episode_start, self.episode_start_steps = now, total_steps

@@ -227,3 +227,14 @@ def test_a_fresh_run_keeps_the_earlier_runs_checkpoints_in_previous(algo, tmp_pa
     assert (chkpt / "previous" / "best" / "actor.pt").read_bytes() == first
     assert (chkpt / "previous" / "latest" / "actor.pt").is_file()
     assert (chkpt / "best" / "actor.pt").read_bytes() != first
+
+
+def test_latest_is_saved_every_few_episodes(algo, tmp_path, capsys, monkeypatch):
+    saves = []
+    real_save = algo.utils.save_agent
+    monkeypatch.setattr(algo.utils, "save_agent", lambda agent, sizes, folder: saves.append(folder.name)
+                        or real_save(agent, sizes, folder))
+    code, _, err = run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", "5", "--save-every", "2",
+                                         *algo.small, *dirs(tmp_path)], capsys)
+    assert code == 0, err
+    assert saves.count("latest") == 3  # after episodes 2 and 4, and at the end
