@@ -51,6 +51,8 @@ class Config:
     threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
     evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
                          non_negative, ">= 0")
+    gif: bool = flag(False, "with --evaluate: record the first episode as plots/ddpg_<env>.gif")
+    render: bool = flag(False, "with --evaluate: show the episodes in a window (needs a display)")
     chkpt_dir: str = flag(str(TMP_DIR / "ddpg"), "checkpoint folder (best/ and latest/ inside)")
     plot_dir: str = flag(str(PLOT_DIR), "folder for the score curve PNG and CSV")
 
@@ -119,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     if cfg.evaluate:  # load tmp/ddpg/best/, run N deterministic episodes, train nothing
-        print("\n".join(evaluate_saved(cfg, lambda env, sizes: make_agent(cfg, env, device, sizes))))
+        gif_file = Path(cfg.plot_dir) / f"ddpg_{cfg.env}.gif" if cfg.gif else None
+        print("\n".join(evaluate_saved(cfg, lambda env, sizes: make_agent(cfg, env, device, sizes), gif_file)))
         return 0
     return train(cfg, device)
 

@@ -57,6 +57,8 @@ class Config:
     threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
     evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
                          non_negative, ">= 0")
+    gif: bool = flag(False, "with --evaluate: record the first episode as plots/sac_<env>.gif")
+    render: bool = flag(False, "with --evaluate: show the episodes in a window (needs a display)")
     chkpt_dir: str = flag(str(TMP_DIR / "sac"), "checkpoint folder (best/ and latest/ inside)")
     plot_dir: str = flag(str(PLOT_DIR), "folder for the score curve PNG and CSV")
 
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     if cfg.evaluate:  # load tmp/sac/best/, run N deterministic episodes, train nothing
-        print("\n".join(evaluate_saved(cfg, lambda env, sizes: make_agent(cfg, env, device, sizes))))
+        gif_file = Path(cfg.plot_dir) / f"sac_{cfg.env}.gif" if cfg.gif else None
+        print("\n".join(evaluate_saved(cfg, lambda env, sizes: make_agent(cfg, env, device, sizes), gif_file)))
         return 0
     return train(cfg, device)
 

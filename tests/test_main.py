@@ -238,3 +238,21 @@ def test_latest_is_saved_every_few_episodes(algo, tmp_path, capsys, monkeypatch)
                                          *algo.small, *dirs(tmp_path)], capsys)
     assert code == 0, err
     assert saves.count("latest") == 3  # after episodes 2 and 4, and at the end
+
+
+def test_evaluate_records_a_gif_and_render_needs_a_display(algo, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    argv = ["--env", "Pendulum-v1", *algo.small, *dirs(tmp_path)]
+    assert run_in_process(algo, [*argv, "--episodes", "1"], capsys)[0] == 0
+    code, out, err = run_in_process(algo, [*argv, "--evaluate", "2", "--gif"], capsys)
+    assert code == 0, err
+    gif = tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1.gif"
+    assert f"first episode (201 frames) recorded in {gif}" in out  # reset plus 200 steps
+    with Image.open(gif) as image:
+        assert 10 <= image.n_frames <= 151 and image.size[0] == 400
+    assert gif.stat().st_size < 5e6
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code, _, err = run_in_process(algo, [*argv, "--evaluate", "1", "--render"], capsys)
+    assert code == 2 and "--render needs a display" in err
