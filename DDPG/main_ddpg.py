@@ -88,7 +88,7 @@ def train(cfg: Config, device: torch.device) -> int:
             if i > 0:
                 observation, _ = env.reset()
             agent.noise.reset()
-            done, score = False, 0.0
+            done, score, losses = False, 0.0, None
             while not done and total_steps < cfg.max_steps and not stop:
                 if total_steps < cfg.learning_starts:
                     action = env.action_space.sample()
@@ -97,14 +97,14 @@ def train(cfg: Config, device: torch.device) -> int:
                 observation_, reward, terminated, truncated, _ = env.step(action)
                 agent.remember(observation, action, reward, observation_, terminated)
                 if total_steps >= cfg.learning_starts:
-                    agent.learn()
+                    losses = agent.learn()
                 score += reward
                 observation = observation_
                 done = terminated or truncated
                 total_steps += 1
             if not done:  # the step budget ran out or a stop was asked for mid-episode: no score for it
                 break
-            print(progress.end_episode(score, total_steps), flush=True)
+            print(progress.end_episode(score, total_steps, losses), flush=True)
             if progress.reached(cfg.stop_score):
                 print(f"reached a 100-episode mean of {progress.avg_score:.1f} >= {cfg.stop_score:g}: stopping")
                 break

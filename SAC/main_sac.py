@@ -88,7 +88,7 @@ def train(cfg: Config, device: torch.device) -> int:
         for i in range(cfg.episodes):
             if i > 0:
                 observation, _ = env.reset()
-            done, score = False, 0.0
+            done, score, losses = False, 0.0, None
             while not done and total_steps < cfg.max_steps and not stop:
                 if total_steps < cfg.learning_starts:
                     action = env.action_space.sample()
@@ -102,10 +102,10 @@ def train(cfg: Config, device: torch.device) -> int:
                 total_steps += 1
                 if total_steps > cfg.learning_starts and total_steps % cfg.update_every == 0:
                     for _ in range(cfg.update_every):
-                        agent.learn()
+                        losses = agent.learn()
             if not done:  # the step budget ran out or a stop was asked for mid-episode: no score for it
                 break
-            print(progress.end_episode(score, total_steps), flush=True)
+            print(progress.end_episode(score, total_steps, losses), flush=True)
             if progress.reached(cfg.stop_score):
                 print(f"reached a 100-episode mean of {progress.avg_score:.1f} >= {cfg.stop_score:g}: stopping")
                 break

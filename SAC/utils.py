@@ -35,6 +35,10 @@ class UsageError(Exception):
     """Bad input from the user: main_*.py prints the message as one line and exits with code 2."""
 
 
+class TrainingDiverged(Exception):
+    """A loss became NaN or inf: main_*.py prints the message as one line and exits with code 1."""
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------------------
@@ -140,12 +144,15 @@ def parse_config(config_cls: type, argv: list[str] | None, description: str) -> 
 
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a script's main(); a UsageError becomes one line on stderr and exit code 2, Ctrl-C exit code 130."""
+    """Run a script's main(); a UsageError is one line on stderr and exit 2, divergence exit 1, Ctrl-C 130."""
     try:
         code = main(argv)
     except UsageError as e:
         print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
         code = 2
+    except TrainingDiverged as e:
+        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:  # a second Ctrl-C while saving: the files already written are complete
         print(f"{Path(sys.argv[0]).name}: interrupted", file=sys.stderr)
         code = 130
@@ -432,12 +439,16 @@ class Progress:
         """Mean of the last 100 episode scores (the lecture's "100 game average")."""
         return float(np.mean(self.scores[-100:])) if self.scores else -math.inf
 
-    def end_episode(self, score: float, total_steps: int) -> str:
+    def end_episode(self, score: float, total_steps: int, losses: tuple[torch.Tensor, ...] | None) -> str:
         """Record a finished episode and return its line.
 
-        Saves the agent to best/ when the 100-episode mean improved, and to latest/ every save_every episodes
-        (so a crash loses at most those).
+        `losses` are the episode's last learn() losses: if one is NaN or inf the run stops (TrainingDiverged)
+        before anything is saved, so the last good checkpoints stay. Otherwise saves the agent to best/ when the
+        100-episode mean improved, and to latest/ every save_every episodes (so a crash loses at most those).
         """
+        if losses is not None and not torch.isfinite(torch.stack(losses)).all():  # one check per episode
+            raise TrainingDiverged(f"a loss became NaN or inf in episode {len(self.scores) + 1} (env step "
+                                   f"{total_steps}); the last good checkpoints in {self.chkpt_dir} are kept")
         self.scores.append(score)
         self.steps.append(total_steps)
         avg_score = self.avg_score

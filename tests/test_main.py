@@ -256,3 +256,26 @@ def test_evaluate_records_a_gif_and_render_needs_a_display(algo, tmp_path, capsy
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     code, _, err = run_in_process(algo, [*argv, "--evaluate", "1", "--render"], capsys)
     assert code == 2 and "--render needs a display" in err
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(algo, tmp_path, capsys, monkeypatch):
+    real_learn, calls = algo.agent.learn, []
+
+    def learn(self):
+        losses = real_learn(self)
+        calls.append(1)
+        if losses is not None and len(calls) > 300:  # diverge during the second Pendulum episode
+            return tuple(torch.full_like(loss, float("nan")) for loss in losses)
+        return losses
+
+    monkeypatch.setattr(algo.agent, "learn", learn)
+    code, out, err = run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", "5", *algo.small,
+                                           "--learning-starts", "64", *dirs(tmp_path)], capsys)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(
+        f"error: a loss became NaN or inf in episode 2 (env step 400); the last good checkpoints in "
+        f"{tmp_path / 'run' / 'tmp'} are kept")
+    assert out.count("average score") == 1  # the first episode only
+    best = tmp_path / "run" / "tmp" / "best"
+    assert (best / "actor.pt").is_file() and not (tmp_path / "run" / "tmp" / "latest").exists()
