@@ -37,7 +37,7 @@ class Config:
     max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
                           "comes first", positive, "> 0")
     stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
-    batch_size: int = flag(256, "minibatch size |B| sampled from D", positive, "> 0")
+    batch_size: int = flag(128, "minibatch size |B| sampled from D", positive, "> 0")
     buffer_size: int = flag(1_000_000, "replay buffer D capacity (max_size)", positive, "> 0")
     gamma: float = flag(0.99, "discount factor gamma", unit_interval, "in (0, 1]")
     tau: float = flag(0.01, "target update rate tau: phi' <- tau phi + (1 - tau) phi' (the slide's rho = 1 - tau)",
