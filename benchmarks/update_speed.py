@@ -21,7 +21,7 @@ from conftest import load_folder  # noqa: E402  (imports DDPG/ and SAC/ modules 
 
 CONFIGS = [  # algo, hidden sizes, batch
     ("ddpg", (256, 256), 128), ("ddpg", (400, 300), 64), ("ddpg", (400, 300), 256),
-    ("sac", (128, 128), 256), ("sac", (256, 256), 256), ("sac", (400, 300), 256),
+    ("sac", (128, 128), 128), ("sac", (128, 128), 256), ("sac", (256, 256), 256), ("sac", (400, 300), 256),
 ]
 
 
