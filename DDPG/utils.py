@@ -379,8 +379,11 @@ def running_mean(scores: list[float], window: int = 100) -> np.ndarray:
     return (c[1:] - c[np.arange(1, len(x) + 1) - n]) / n
 
 
-def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path, title: str) -> Path:
+def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path, title: str,
+                        solved_score: float | None = SOLVED_SCORE) -> Path:
     """Draw raw scores, the 100-episode running mean and the solved line; write the scores as CSV beside it.
+
+    solved_score=None leaves out the solved line (it is LunarLander's 200).
 
     Returns the CSV's path. Both files are written atomically.
     """
@@ -402,7 +405,8 @@ def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(episodes, scores, color="tab:blue", alpha=0.35, lw=0.8, label="episode score")
     ax.plot(episodes, avg, color="tab:blue", lw=2, label="mean of last 100 episodes")
-    ax.axhline(SOLVED_SCORE, color="tab:green", ls="--", lw=1, label=f"solved ({SOLVED_SCORE:.0f})")
+    if solved_score is not None:
+        ax.axhline(solved_score, color="tab:green", ls="--", lw=1, label=f"solved ({solved_score:g})")
     ax.set_xlabel("episode")
     ax.set_ylabel("score")
     ax.set_title(title)
@@ -471,7 +475,8 @@ class Progress:
         save_agent(self.agent, self.sizes, self.chkpt_dir / "latest")
         lines = []
         if self.scores:
-            csv_file = plot_learning_curve(self.scores, self.steps, figure_file, title)
+            solved = SOLVED_SCORE if self.sizes["env"].startswith("LunarLander") else None
+            csv_file = plot_learning_curve(self.scores, self.steps, figure_file, title, solved)
             lines.append(f"scores: {csv_file}  curve: {figure_file}")
         lines.append(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
                      f"and {self.chkpt_dir / 'latest'}")
