@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -191,16 +191,27 @@ class StopRequest:
 # ---------------------------------------------------------------------------------------------------------
 # Checkpoints: written atomically, read as data only
 # ---------------------------------------------------------------------------------------------------------
-def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a crash never leaves a half-written file."""
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write to; on success rename it into place, else delete it.
+
+    A crash mid-write never leaves a half-written file at `path`. The temporary name keeps the suffix, so
+    writers that pick the format from it (savefig, Pillow) still work.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
-        torch.save(obj, tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save through atomic_path."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
@@ -245,9 +256,8 @@ def agent_sizes(env_id: str, env: gym.Env, **network: Any) -> dict:
 def save_agent(agent: Any, sizes: dict, chkpt_dir: Path) -> None:
     """agent.save_models(chkpt_dir), then agent.json with `sizes` (atomically, like every file)."""
     agent.save_models(chkpt_dir)
-    tmp = Path(chkpt_dir) / ".agent.json.tmp"
-    tmp.write_text(json.dumps(sizes, indent=1))
-    os.replace(tmp, Path(chkpt_dir) / "agent.json")
+    with atomic_path(Path(chkpt_dir) / "agent.json") as tmp:
+        tmp.write_text(json.dumps(sizes, indent=1))
 
 
 def load_agent(chkpt_dir: Path, env_id: str, env: gym.Env, build: Callable[[dict], Any]) -> Any:
@@ -340,12 +350,9 @@ def save_gif(frames: list[np.ndarray], gif_file: Path, fps: float, max_frames: i
     height = round(frames[0].shape[0] * width / frames[0].shape[1])
     images = [Image.fromarray(f).resize((width, height), Image.BILINEAR) for f in picked]
     durations = [round(1000 * step / fps)] * (len(images) - 1) + [1500]
-    gif_file = Path(gif_file)
-    gif_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = gif_file.with_name(f".{gif_file.stem}.tmp.gif")
-    images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
-    os.replace(tmp, gif_file)
-    return gif_file
+    with atomic_path(gif_file) as tmp:
+        images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
+    return Path(gif_file)
 
 
 def evaluate_saved(cfg: Any, build: Callable[[gym.Env, dict], Any], gif_file: Path | None = None) -> list[str]:
@@ -392,15 +399,13 @@ def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path
     import matplotlib.pyplot as plt
 
     figure_file = Path(figure_file)
-    figure_file.parent.mkdir(parents=True, exist_ok=True)
     avg = running_mean(scores)
     episodes = np.arange(1, len(scores) + 1)
     csv_file = figure_file.with_suffix(".csv")
     lines = ["episode,env_steps,score,avg100"]
     lines += [f"{e},{t},{s:.4f},{a:.4f}" for e, t, s, a in zip(episodes, steps, scores, avg)]
-    tmp = csv_file.with_name(f".{csv_file.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, csv_file)
+    with atomic_path(csv_file) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(episodes, scores, color="tab:blue", alpha=0.35, lw=0.8, label="episode score")
@@ -413,10 +418,9 @@ def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = figure_file.with_name(f".{figure_file.stem}.tmp{figure_file.suffix}")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(figure_file) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, figure_file)
     return csv_file
 
 
