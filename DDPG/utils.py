@@ -387,10 +387,12 @@ def running_mean(scores: list[float], window: int = 100) -> np.ndarray:
 
 
 def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path, title: str,
-                        solved_score: float | None = SOLVED_SCORE) -> Path:
+                        solved_score: float | None = SOLVED_SCORE, minutes: list[float] | None = None) -> Path:
     """Draw raw scores, the 100-episode running mean and the solved line; write the scores as CSV beside it.
 
-    solved_score=None leaves out the solved line (it is LunarLander's 200).
+    The CSV has one row per episode: episode, env_steps (at its end), score, avg100 and minutes (wall-clock
+    training time at its end; empty when not given). solved_score=None leaves out the solved line (it is
+    LunarLander's 200).
 
     Returns the CSV's path. Both files are written atomically.
     """
@@ -402,8 +404,9 @@ def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path
     avg = running_mean(scores)
     episodes = np.arange(1, len(scores) + 1)
     csv_file = figure_file.with_suffix(".csv")
-    lines = ["episode,env_steps,score,avg100"]
-    lines += [f"{e},{t},{s:.4f},{a:.4f}" for e, t, s, a in zip(episodes, steps, scores, avg)]
+    minutes = [f"{m:.4f}" for m in minutes] if minutes is not None else [""] * len(scores)
+    lines = ["episode,env_steps,score,avg100,minutes"]
+    lines += [f"{e},{t},{s:.4f},{a:.4f},{m}" for e, t, s, a, m in zip(episodes, steps, scores, avg, minutes)]
     with atomic_path(csv_file) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
@@ -438,6 +441,7 @@ class Progress:
         self.agent, self.sizes, self.chkpt_dir, self.save_every = agent, sizes, Path(chkpt_dir), save_every
         self.scores: list[float] = []
         self.steps: list[int] = []
+        self.minutes: list[float] = []  # wall-clock training time at the end of each episode
         self.best_score = -math.inf
         self.start = self.episode_start = time.perf_counter()
         self.episode_start_steps = 0
@@ -459,6 +463,7 @@ class Progress:
                                    f"{total_steps}); the last good checkpoints in {self.chkpt_dir} are kept")
         self.scores.append(score)
         self.steps.append(total_steps)
+        self.minutes.append((time.perf_counter() - self.start) / 60)
         avg_score = self.avg_score
         if avg_score > self.best_score:
             self.best_score = avg_score
@@ -480,7 +485,7 @@ class Progress:
         lines = []
         if self.scores:
             solved = SOLVED_SCORE if self.sizes["env"].startswith("LunarLander") else None
-            csv_file = plot_learning_curve(self.scores, self.steps, figure_file, title, solved)
+            csv_file = plot_learning_curve(self.scores, self.steps, figure_file, title, solved, self.minutes)
             lines.append(f"scores: {csv_file}  curve: {figure_file}")
         lines.append(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
                      f"and {self.chkpt_dir / 'latest'}")

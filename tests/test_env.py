@@ -56,7 +56,8 @@ def test_running_mean_matches_a_plain_loop(ddpg):
 
 
 def test_plot_learning_curve_writes_png_and_csv(ddpg, tmp_path):
-    csv_file = ddpg.utils.plot_learning_curve([1.0, 2.0, 6.0], [10, 20, 30], tmp_path / "x" / "c.png", "t")
+    csv_file = ddpg.utils.plot_learning_curve([1.0, 2.0, 6.0], [10, 20, 30], tmp_path / "x" / "c.png", "t",
+                                              minutes=[0.5, 1.0, 1.25])
     assert (tmp_path / "x" / "c.png").read_bytes()[:4] == b"\x89PNG"
     rows = csv_file.read_text().splitlines()
-    assert rows[0] == "episode,env_steps,score,avg100" and rows[3] == "3,30,6.0000,3.0000"
+    assert rows[0] == "episode,env_steps,score,avg100,minutes" and rows[3] == "3,30,6.0000,3.0000,1.2500"
