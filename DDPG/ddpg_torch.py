@@ -96,6 +96,11 @@ class Agent:
         """Soft target update theta' <- tau theta + (1 - tau) theta' (lerp: theta' + tau (theta - theta'))."""
         torch._foreach_lerp_(self._target, self._online, self.tau if tau is None else tau)
 
+    @torch.no_grad()
+    def critic_estimates(self, states: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The critic's value of the policy at each state, Q(s, mu(s)) (for the maximization-bias plot)."""
+        return {"Q": self.Q(states, self.mu(states)).view(-1)}
+
     # -----------------------------------------------------------------------------------------------------
     # Checkpoints: one state_dict per network, as in the lecture, plus the optimisers
     # -----------------------------------------------------------------------------------------------------

@@ -28,6 +28,14 @@ class OUActionNoise:
         """Restart the process at x0 (zeros by default); the lecture calls this at every episode start."""
         self.x_prev = np.zeros_like(self.mu) if self.x0 is None else np.asarray(self.x0, dtype=np.float64)
 
+    def state_dict(self) -> dict:
+        """The process value x_prev and the generator's state (for resuming a run exactly)."""
+        return {"x_prev": self.x_prev.tolist(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.x_prev = np.asarray(state["x_prev"], dtype=np.float64)
+        self.rng.bit_generator.state = state["rng"]
+
     def __repr__(self) -> str:
         return f"OUActionNoise(mu={self.mu}, sigma={self.sigma}, theta={self.theta}, dt={self.dt})"
 
@@ -45,6 +53,13 @@ class GaussianActionNoise:
 
     def reset(self) -> None:
         """Nothing to reset: each draw is independent."""
+
+    def state_dict(self) -> dict:
+        """The generator's state (for resuming a run exactly)."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
 
     def __repr__(self) -> str:
         return f"GaussianActionNoise(mu={self.mu}, sigma={self.sigma})"

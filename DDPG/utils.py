@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import pickle
 import random
 import shutil
 import signal
@@ -124,8 +125,11 @@ class _OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def parse_config(config_cls: type, argv: list[str] | None, description: str) -> Any:
-    """Build the flags from `config_cls`'s fields (--batch-size for batch_size) and check each value."""
+def parse_config(config_cls: type, argv: list[str] | None, description: str, defaults: dict | None = None) -> Any:
+    """Build the flags from `config_cls`'s fields (--batch-size for batch_size) and check each value.
+
+    `defaults` replaces the dataclass defaults for the flags it names (--resume uses the saved run's values).
+    """
     parser = _OneLineParser(description=description,
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in dataclasses.fields(config_cls):
@@ -135,11 +139,32 @@ def parse_config(config_cls: type, argv: list[str] | None, description: str) -> 
             parser.add_argument(name, action=argparse.BooleanOptionalAction, default=f.default, help=meta["help"])
         else:
             parser.add_argument(name, type=f.type, default=f.default, help=meta["help"], choices=meta.get("choices"))
+    if defaults:
+        parser.set_defaults(**{f.name: defaults[f.name] for f in dataclasses.fields(config_cls) if f.name in defaults})
     cfg = config_cls(**vars(parser.parse_args(argv)))
     for f in dataclasses.fields(config_cls):
         value, check = getattr(cfg, f.name), f.metadata.get("check")
         if check is not None and not check(value):
             raise UsageError(f"--{f.name.replace('_', '-')} must be {f.metadata['rule']}, got {value}")
+    if getattr(cfg, "resume", False) and getattr(cfg, "evaluate", 0):
+        raise UsageError("--resume continues training and --evaluate trains nothing: use one of them")
+    return cfg
+
+
+# Flags a resumed run may change: how long it runs and where it runs. Every other flag keeps the saved value.
+RUN_FLAGS = ("episodes", "max_steps", "stop_score", "save_every", "save_buffer", "device", "threads", "plot_dir")
+NOT_RESTORED = ("resume", "evaluate", "gif", "render", "chkpt_dir")
+
+
+def resume_config(config_cls: type, argv: list[str] | None, description: str, chkpt_dir: Path) -> Any:
+    """--resume: the saved run's flags, with the RUN_FLAGS given now; a changed algorithm flag is a UsageError."""
+    saved = read_training_state(Path(chkpt_dir) / "latest")["config"]
+    saved = {name: value for name, value in saved.items() if name not in NOT_RESTORED}
+    cfg = parse_config(config_cls, argv, description, defaults=saved)
+    for name, value in saved.items():
+        if name not in RUN_FLAGS and hasattr(cfg, name) and getattr(cfg, name) != value:
+            raise UsageError(f"--{name.replace('_', '-')} {getattr(cfg, name)} differs from the resumed run's "
+                             f"{value}: a resumed run keeps its settings (start a fresh run to change them)")
     return cfg
 
 
@@ -221,9 +246,17 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
         raise UsageError(f"no saved agent at {path} (train one first)")
     try:
         return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" in str(e):  # a pickled object: refused before any of it could run
+            raise UsageError(f"cannot read checkpoint {path}: it holds pickled Python objects, not tensors "
+                             "(refused unread; a checkpoint must be data only)") from None
+        raise UsageError(f"cannot read checkpoint {path}: corrupt file ({_first_line(e)})") from None
     except Exception as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"cannot read checkpoint {path}: {first_line}") from None
+        raise UsageError(f"cannot read checkpoint {path}: {_first_line(e)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def save_state_dicts(parts: dict, chkpt_dir: Path) -> None:
@@ -253,15 +286,44 @@ def agent_sizes(env_id: str, env: gym.Env, **network: Any) -> dict:
                 n_actions=int(env.action_space.shape[0]), **network)
 
 
-def save_agent(agent: Any, sizes: dict, chkpt_dir: Path) -> None:
-    """agent.save_models(chkpt_dir), then agent.json with `sizes` (atomically, like every file)."""
-    agent.save_models(chkpt_dir)
-    with atomic_path(Path(chkpt_dir) / "agent.json") as tmp:
+def save_agent(agent: Any, sizes: dict, chkpt_dir: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write a complete checkpoint folder: agent.save_models, agent.json (`sizes`) and `extra` {file name: object}.
+
+    Everything goes into <chkpt_dir>.new/ first; then the old folder is renamed to <chkpt_dir>.old/, the new one
+    into place, and the old one deleted. A crash at any instant leaves one complete checkpoint: either the old
+    or the new folder (recover_checkpoint() finishes an interrupted swap).
+    """
+    chkpt_dir = Path(chkpt_dir)
+    recover_checkpoint(chkpt_dir)
+    new, old = chkpt_dir.with_name(chkpt_dir.name + ".new"), chkpt_dir.with_name(chkpt_dir.name + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    agent.save_models(new)
+    for name, obj in (extra or {}).items():
+        save_atomic(obj, new / name)
+    with atomic_path(new / "agent.json") as tmp:
         tmp.write_text(json.dumps(sizes, indent=1))
+    if chkpt_dir.exists():
+        os.replace(chkpt_dir, old)
+    os.replace(new, chkpt_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_checkpoint(chkpt_dir: Path) -> None:
+    """Finish a save that a crash interrupted: put <chkpt_dir>.old/ back if the swap was cut short, and drop a
+    half-written <chkpt_dir>.new/."""
+    chkpt_dir = Path(chkpt_dir)
+    new, old = chkpt_dir.with_name(chkpt_dir.name + ".new"), chkpt_dir.with_name(chkpt_dir.name + ".old")
+    if old.exists():
+        if chkpt_dir.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, chkpt_dir)
+    shutil.rmtree(new, ignore_errors=True)
 
 
 def load_agent(chkpt_dir: Path, env_id: str, env: gym.Env, build: Callable[[dict], Any]) -> Any:
     """Read agent.json, check it fits `env`, build the agent with `build(sizes)` and load its networks."""
+    recover_checkpoint(chkpt_dir)
     meta_file = Path(chkpt_dir) / "agent.json"
     if not meta_file.is_file():
         raise UsageError(f"no saved agent in {chkpt_dir} (train one first)")
@@ -287,6 +349,8 @@ def keep_previous_run(chkpt_dir: Path) -> Path | None:
     A fresh run starts over without deleting what the last one saved. Returns previous/ if anything moved.
     """
     chkpt_dir = Path(chkpt_dir)
+    for name in ("best", "latest"):
+        recover_checkpoint(chkpt_dir / name)
     earlier = [chkpt_dir / name for name in ("best", "latest") if (chkpt_dir / name).exists()]
     if not earlier:
         return None
@@ -296,6 +360,51 @@ def keep_previous_run(chkpt_dir: Path) -> Path | None:
     for folder in earlier:
         os.replace(folder, previous / folder.name)
     return previous
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training state for --resume: counters, score history and every random generator the run draws from
+# ---------------------------------------------------------------------------------------------------------
+def rng_states(env: gym.Env, agent: Any) -> dict:
+    """The state of every generator a training run draws from, as plain data (loads with weights_only)."""
+    numpy_global = np.random.get_state()
+    states = {"python": random.getstate(), "torch": torch.get_rng_state(),
+              "numpy": (numpy_global[0], torch.from_numpy(numpy_global[1].astype(np.int64)), *numpy_global[2:]),
+              "env": env.unwrapped.np_random.bit_generator.state,
+              "action_space": env.action_space.np_random.bit_generator.state,
+              "buffer": agent.memory.rng.bit_generator.state}
+    if getattr(agent, "noise", None) is not None:
+        states["noise"] = agent.noise.state_dict()
+    if torch.cuda.is_available() and agent.device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(agent.device)
+    return states
+
+
+def set_rng_states(states: dict, env: gym.Env, agent: Any) -> None:
+    """Put back what rng_states() saved, so the resumed run draws the same numbers as an uninterrupted one."""
+    random.setstate(states["python"])
+    torch.set_rng_state(states["torch"])
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    env.unwrapped.np_random.bit_generator.state = states["env"]
+    env.action_space.np_random.bit_generator.state = states["action_space"]
+    agent.memory.rng.bit_generator.state = states["buffer"]
+    if "noise" in states and getattr(agent, "noise", None) is not None:
+        agent.noise.load_state_dict(states["noise"])
+    if "cuda" in states and agent.device.type == "cuda":
+        torch.cuda.set_rng_state(states["cuda"], agent.device)
+
+
+def read_training_state(chkpt_dir: Path) -> dict:
+    """Load chkpt_dir/training_state.pt (weights_only); a missing or corrupt one is a UsageError."""
+    recover_checkpoint(chkpt_dir)
+    path = Path(chkpt_dir) / "training_state.pt"
+    if not path.is_file():
+        raise UsageError(f"no run to resume in {chkpt_dir} (no training_state.pt; start one without --resume)")
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or not {"config", "total_steps", "scores", "rng"} <= state.keys():
+        raise UsageError(f"cannot read checkpoint {path}: not a training state")
+    return state
 
 
 def check_writable(*folders: Path) -> None:
@@ -434,14 +543,123 @@ def episode_line(episode: int, score: float, avg: float, total_steps: int, steps
             f"steps {total_steps:7d} steps/s {steps_per_s:6.0f} time {elapsed_s / 60:6.1f} min")
 
 
-class Progress:
-    """The training loop's bookkeeping: score history, 100-episode mean, best-agent checkpoints, the line."""
+def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """G_t = r_t + gamma G_{t+1}, with G = 0 after the last reward: the return actually obtained from each step."""
+    returns = np.zeros(len(rewards), dtype=np.float64)
+    g = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        g = rewards[t] + gamma * g
+        returns[t] = g
+    return returns
 
-    def __init__(self, agent: Any, sizes: dict, chkpt_dir: Path, save_every: int = 10) -> None:
-        self.agent, self.sizes, self.chkpt_dir, self.save_every = agent, sizes, Path(chkpt_dir), save_every
+
+def q_bias_row(agent: Any, episode_len: int, gamma: float) -> dict[str, float]:
+    """The critic's estimate at the last episode's states beside the discounted return obtained from them.
+
+    The episode is read back from the replay buffer (its last `episode_len` transitions). agent.critic_estimates
+    gives the estimate per state (DDPG: Q(s, mu(s)); SAC: min_i Q_i(s, a~) and each Q_i). If a time limit cut
+    the episode, its last 1/(1 - gamma) states are left out: their obtained return misses what came after.
+    """
+    memory = agent.memory
+    n = min(episode_len, len(memory))
+    index = (memory.mem_cntr - n + np.arange(n)) % memory.mem_size
+    returns = discounted_returns(memory.reward_memory[index], gamma)
+    if memory.terminal_memory[index[-1]] == 0:  # truncated, not terminated
+        keep = max(1, n - int(min(n - 1, 1 / (1 - gamma) if gamma < 1 else n)))
+        index, returns = index[:keep], returns[:keep]
+    states = torch.as_tensor(memory.state_memory[index], device=agent.device)
+    with torch.no_grad():
+        estimates = {name: float(q.mean()) for name, q in agent.critic_estimates(states).items()}
+    return dict(real_return=float(returns.mean()), **estimates, states=len(index))
+
+
+def write_csv(rows: list[dict], csv_file: Path) -> Path:
+    """Rows of equal keys as a CSV with a header line, written atomically."""
+    keys = list(rows[0])
+    lines = [",".join(keys)] + [",".join(f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
+                                for r in rows]
+    with atomic_path(csv_file) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return Path(csv_file)
+
+
+def _plot(figure_file: Path, panels: int = 1, height: float = 4.5):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(panels, 1, figsize=(8, height), sharex=True, squeeze=False)
+    return plt, fig, axes[:, 0]
+
+
+def _save(plt: Any, fig: Any, figure_file: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(figure_file) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return Path(figure_file)
+
+
+def plot_q_bias(rows: list[dict], figure_file: Path, title: str) -> Path:
+    """The critic's estimate against the return actually obtained, over training (and their difference)."""
+    plt, fig, (top, bottom) = _plot(figure_file, panels=2, height=6)
+    steps = [r["env_steps"] for r in rows]
+    top.plot(steps, [r["real_return"] for r in rows], "k.-", lw=1.5, label="discounted return obtained")
+    for name in [k for k in rows[0] if k not in ("episode", "env_steps", "real_return", "states")]:
+        label = {"Q": "Q(s, mu(s))", "min_Q": "min(Q1, Q2)(s, a~)"}.get(name, f"{name}(s, a~)")
+        top.plot(steps, [r[name] for r in rows], ".-", label=label, alpha=0.9)
+        bottom.plot(steps, [r[name] - r["real_return"] for r in rows], ".-", label=label, alpha=0.9)
+    bottom.axhline(0, color="k", lw=0.8)
+    top.set_ylabel("value (mean over the episode's states)")
+    bottom.set_ylabel("estimate - obtained")
+    bottom.set_xlabel("env steps")
+    top.set_title(title)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    return _save(plt, fig, figure_file)
+
+
+def plot_alpha(rows: list[dict], figure_file: Path, title: str) -> Path:
+    """SAC's temperature alpha and the policy's entropy estimate over training, with the target entropy."""
+    plt, fig, (top, bottom) = _plot(figure_file, panels=2, height=6)
+    steps = [r["env_steps"] for r in rows]
+    top.plot(steps, [r["alpha"] for r in rows], ".-", color="tab:purple")
+    top.set_yscale("log")
+    top.set_ylabel("alpha")
+    top.set_title(title)
+    bottom.plot(steps, [r["entropy"] for r in rows], ".-", color="tab:orange", label="entropy -E[log pi(a~|s)]")
+    bottom.axhline(rows[0]["target_entropy"], color="k", ls="--", lw=1, label="target entropy -|A|")
+    bottom.set_ylabel("entropy (nats)")
+    bottom.set_xlabel("env steps")
+    bottom.legend(loc="best", fontsize=8)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    return _save(plt, fig, figure_file)
+
+
+class Progress:
+    """The training loop's bookkeeping: scores, checkpoints, the per-episode line, and what --resume needs.
+
+    Saves the agent to best/ whenever the 100-episode mean improves (what --evaluate loads) and to latest/ every
+    --save-every episodes and at the end, with the training state (counters, score history, RNG states, the
+    config, and with --save-buffer the replay buffer) so --resume continues the run. Also records, on the first
+    episode and every Q_BIAS_EVERY episodes, the critic's estimate beside the obtained return (and SAC's alpha
+    and entropy), drawn at the end as <algo>_<env>_q_bias.png (and sac_<env>_alpha.png).
+    """
+    Q_BIAS_EVERY = 5
+
+    def __init__(self, agent: Any, env: gym.Env, sizes: dict, cfg: Any, algo: str) -> None:
+        self.agent, self.env, self.sizes = agent, env, sizes
+        self.config = dataclasses.asdict(cfg)
+        self.chkpt_dir, self.save_every = Path(cfg.chkpt_dir), cfg.save_every
+        self.save_buffer, self.gamma = cfg.save_buffer, cfg.gamma
+        self.figure_file = Path(cfg.plot_dir) / f"{algo}_{cfg.env}.png"
+        self.title = f"{algo.upper()} on {cfg.env}"
         self.scores: list[float] = []
         self.steps: list[int] = []
         self.minutes: list[float] = []  # wall-clock training time at the end of each episode
+        self.q_bias: list[dict] = []
+        self.alpha: list[dict] = []
         self.best_score = -math.inf
         self.start = self.episode_start = time.perf_counter()
         self.episode_start_steps = 0
@@ -461,32 +679,93 @@ class Progress:
         if losses is not None and not torch.isfinite(torch.stack(losses)).all():  # one check per episode
             raise TrainingDiverged(f"a loss became NaN or inf in episode {len(self.scores) + 1} (env step "
                                    f"{total_steps}); the last good checkpoints in {self.chkpt_dir} are kept")
-        self.scores.append(score)
-        self.steps.append(total_steps)
+        self.scores.append(float(score))  # a Python float: numpy scalars would not load with weights_only
+        self.steps.append(int(total_steps))
         self.minutes.append((time.perf_counter() - self.start) / 60)
+        episode = len(self.scores)
+        if episode == 1 or episode % self.Q_BIAS_EVERY == 0:
+            self._record_critic(episode, total_steps - self.episode_start_steps, total_steps)
         avg_score = self.avg_score
         if avg_score > self.best_score:
             self.best_score = avg_score
             save_agent(self.agent, self.sizes, self.chkpt_dir / "best")
-        if len(self.scores) % self.save_every == 0:
-            save_agent(self.agent, self.sizes, self.chkpt_dir / "latest")
+        if episode % self.save_every == 0:
+            self.save_latest(total_steps)
         now = time.perf_counter()
         speed = (total_steps - self.episode_start_steps) / max(now - self.episode_start, 1e-9)
         self.episode_start, self.episode_start_steps = now, total_steps
-        return episode_line(len(self.scores), score, avg_score, total_steps, speed, now - self.start)
+        return episode_line(episode, score, avg_score, total_steps, speed, now - self.start)
+
+    def _record_critic(self, episode: int, episode_len: int, total_steps: int) -> None:
+        row = q_bias_row(self.agent, episode_len, self.gamma)
+        self.q_bias.append(dict(episode=episode, env_steps=total_steps, **row))
+        if hasattr(self.agent, "log_alpha"):  # SAC: the temperature and the entropy it steers
+            n = min(episode_len, len(self.agent.memory))
+            index = (self.agent.memory.mem_cntr - n + np.arange(n)) % self.agent.memory.mem_size
+            states = torch.as_tensor(self.agent.memory.state_memory[index], device=self.agent.device)
+            self.alpha.append(dict(episode=episode, env_steps=total_steps, alpha=float(self.agent.alpha),
+                                   entropy=float(self.agent.policy_entropy(states)),
+                                   target_entropy=self.agent.target_entropy))
 
     def reached(self, stop_score: float) -> bool:
         """True once 100 episodes are done and their mean is at least stop_score."""
         return len(self.scores) >= 100 and self.avg_score >= stop_score
 
-    def finish(self, total_steps: int, figure_file: Path, title: str) -> list[str]:
-        """Save the final agent to latest/, write the curve and CSV; return the closing lines."""
-        save_agent(self.agent, self.sizes, self.chkpt_dir / "latest")
+    # -----------------------------------------------------------------------------------------------------
+    # latest/ and --resume
+    # -----------------------------------------------------------------------------------------------------
+    def save_latest(self, total_steps: int) -> None:
+        """Save the agent and the training state (and the buffer with --save-buffer) to latest/, atomically."""
+        state = dict(version=1, config=self.config, total_steps=total_steps, scores=self.scores, steps=self.steps,
+                     minutes=self.minutes, best_score=self.best_score, q_bias=self.q_bias, alpha=self.alpha,
+                     elapsed_minutes=(time.perf_counter() - self.start) / 60,
+                     rng=rng_states(self.env, self.agent))
+        extra = {"training_state.pt": state}
+        if self.save_buffer:
+            extra["buffer.pt"] = self.agent.memory.state_dict()
+        save_agent(self.agent, self.sizes, self.chkpt_dir / "latest", extra)
+
+    def resume(self) -> int:
+        """--resume: load latest/ (networks, optimisers, counters, scores, RNG states, the buffer if saved).
+
+        Returns the run's env-step count. Without a saved buffer the run refills an empty one.
+        """
+        latest = self.chkpt_dir / "latest"
+        state = read_training_state(latest)
+        load_agent(latest, self.sizes["env"], self.env, lambda sizes: self.agent)
+        if (latest / "buffer.pt").is_file():
+            try:
+                self.agent.memory.load_state_dict(load_checkpoint(latest / "buffer.pt"))
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise UsageError(f"checkpoint {latest / 'buffer.pt'} does not fit this buffer: {e}") from None
+        self.scores, self.steps, self.minutes = list(state["scores"]), list(state["steps"]), list(state["minutes"])
+        self.q_bias, self.alpha = list(state.get("q_bias", [])), list(state.get("alpha", []))
+        self.best_score = state["best_score"]
+        self.env.reset(seed=self.config["seed"])  # creates the env's generator; its saved state replaces it
+        set_rng_states(state["rng"], self.env, self.agent)
+        self.start = time.perf_counter() - 60 * state["elapsed_minutes"]
+        self.episode_start_steps = state["total_steps"]
+        return state["total_steps"]
+
+    def finish(self, total_steps: int) -> list[str]:
+        """Save the final state to latest/, write the curves and CSVs; return the closing lines."""
+        self.save_latest(total_steps)
         lines = []
         if self.scores:
             solved = SOLVED_SCORE if self.sizes["env"].startswith("LunarLander") else None
-            csv_file = plot_learning_curve(self.scores, self.steps, figure_file, title, solved, self.minutes)
-            lines.append(f"scores: {csv_file}  curve: {figure_file}")
+            csv_file = plot_learning_curve(self.scores, self.steps, self.figure_file, self.title, solved,
+                                           self.minutes)
+            lines.append(f"scores: {csv_file}  curve: {self.figure_file}")
+        if self.q_bias:
+            q_bias_file = self.figure_file.with_name(f"{self.figure_file.stem}_q_bias.png")
+            write_csv(self.q_bias, q_bias_file.with_suffix(".csv"))
+            plot_q_bias(self.q_bias, q_bias_file, f"{self.title}: critic estimate vs return obtained")
+            lines.append(f"critic estimate vs obtained return: {q_bias_file} (and .csv)")
+        if self.alpha:
+            alpha_file = self.figure_file.with_name(f"{self.figure_file.stem}_alpha.png")
+            write_csv(self.alpha, alpha_file.with_suffix(".csv"))
+            plot_alpha(self.alpha, alpha_file, f"{self.title}: temperature alpha and policy entropy")
+            lines.append(f"alpha and entropy: {alpha_file} (and .csv)")
         lines.append(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
                      f"and {self.chkpt_dir / 'latest'}")
         minutes = (time.perf_counter() - self.start) / 60

@@ -43,3 +43,24 @@ class ReplayBuffer:
         memories = (self.state_memory, self.action_memory, self.reward_memory, self.new_state_memory,
                     self.terminal_memory)
         return tuple(torch.from_numpy(m[batch]).to(self.device) for m in memories)
+
+    # Checkpoints (--save-buffer): the filled slots as tensors, the counter and the sampling RNG's state
+    _ARRAYS = ("state_memory", "new_state_memory", "action_memory", "reward_memory", "terminal_memory")
+
+    def state_dict(self) -> dict:
+        """The stored transitions and everything sample_buffer depends on, as tensors and plain numbers."""
+        n = len(self)
+        state = {name: torch.from_numpy(getattr(self, name)[:n]) for name in self._ARRAYS}
+        return dict(state, mem_size=self.mem_size, mem_cntr=self.mem_cntr, rng=self.rng.bit_generator.state)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what state_dict saved into a buffer of the same capacity and shapes."""
+        if state["mem_size"] != self.mem_size:
+            raise ValueError(f"the saved buffer holds {state['mem_size']} transitions, this one {self.mem_size}")
+        for name in self._ARRAYS:
+            memory, saved = getattr(self, name), state[name].numpy()
+            if saved.shape[1:] != memory.shape[1:]:
+                raise ValueError(f"saved {name} has shape {tuple(saved.shape)}, this buffer {memory.shape}")
+            memory[:len(saved)] = saved
+        self.mem_cntr = int(state["mem_cntr"])
+        self.rng.bit_generator.state = state["rng"]

@@ -17,8 +17,8 @@ import torch
 
 from sac_torch import Agent
 from utils import (PLOT_DIR, TMP_DIR, Progress, StopRequest, agent_sizes, check_writable, evaluate_saved, flag,
-                   keep_previous_run, make_env, non_negative, parse_config, positive, run_main, seed_everything,
-                   select_device, unit_interval)
+                   keep_previous_run, make_env, non_negative, parse_config, positive, resume_config, run_main,
+                   seed_everything, select_device, unit_interval)
 
 
 def auto_or_positive(value: str) -> bool:
@@ -52,7 +52,12 @@ class Config:
     learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update",
                                 non_negative, ">= 0")
     update_every: int = flag(1, "after this many env steps, run this many updates", positive, "> 0")
-    save_every: int = flag(10, "also save latest/ every N episodes (a crash loses at most N)", positive, "> 0")
+    save_every: int = flag(10, "save latest/ (the state --resume needs) every N episodes: a crash loses at most N",
+                           positive, "> 0")
+    save_buffer: bool = flag(False, "also save the replay buffer in latest/ (a resumed run then matches an "
+                             "uninterrupted one exactly)")
+    resume: bool = flag(False, "continue the run saved in latest/: its flags, episode count, scores and RNG states "
+                        "(--episodes, --max-steps and other run-length flags may change)")
     device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
     threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
     evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
@@ -76,18 +81,20 @@ def train(cfg: Config, device: torch.device) -> int:
     """The lecture's loop: act with pi, store in D, and every update_every steps do that many updates."""
     env = make_env(cfg.env, cfg.seed)
     check_writable(cfg.chkpt_dir, cfg.plot_dir)
-    if previous := keep_previous_run(Path(cfg.chkpt_dir)):
+    if not cfg.resume and (previous := keep_previous_run(Path(cfg.chkpt_dir))):
         print(f"moved the earlier run's checkpoints to {previous}")
     sizes = agent_sizes(cfg.env, env, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
     agent = make_agent(cfg, env, device, sizes)
-    progress = Progress(agent, sizes, Path(cfg.chkpt_dir), cfg.save_every)
+    progress = Progress(agent, env, sizes, cfg, "sac")
+    total_steps = progress.resume() if cfg.resume else 0  # --resume: agent, scores, counters and RNGs from latest/
+    if cfg.resume:
+        print(f"resuming after episode {len(progress.scores)} and {total_steps} env steps")
 
-    total_steps = 0
+    seed = None if cfg.resume else cfg.seed  # the env is seeded once; a resumed run restored its generator
     with StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the current step, then save and plot below
-        observation, _ = env.reset(seed=cfg.seed)
-        for i in range(cfg.episodes):
-            if i > 0:
-                observation, _ = env.reset()
+        for i in range(len(progress.scores), cfg.episodes):
+            observation, _ = env.reset(seed=seed)
+            seed = None
             done, score, losses = False, 0.0, None
             while not done and total_steps < cfg.max_steps and not stop:
                 if total_steps < cfg.learning_starts:
@@ -112,12 +119,14 @@ def train(cfg: Config, device: torch.device) -> int:
     env.close()
     if stop:
         print(f"stopped by {stop.signal_name} after {total_steps} env steps: saving")
-    print("\n".join(progress.finish(total_steps, Path(cfg.plot_dir) / f"sac_{cfg.env}.png", f"SAC on {cfg.env}")))
+    print("\n".join(progress.finish(total_steps)))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_config(Config, argv, description=__doc__.splitlines()[0])
+    if cfg.resume:  # the saved run's flags, with the run-length flags given now
+        cfg = resume_config(Config, argv, __doc__.splitlines()[0], Path(cfg.chkpt_dir))
     device = select_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)

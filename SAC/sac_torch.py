@@ -127,6 +127,19 @@ class Agent:
         """Polyak target update phi'_i <- tau phi_i + (1 - tau) phi'_i (lerp: phi' + tau (phi - phi'))."""
         torch._foreach_lerp_(self._target, self._online, self.tau if tau is None else tau)
 
+    @torch.no_grad()
+    def critic_estimates(self, states: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each critic's and the twin minimum's value at (s, a~), a~ ~ pi(.|s) (for the maximization-bias plot)."""
+        a_tilde, _ = self.pi.sample_normal(states)
+        q1, q2 = self.Q1(states, a_tilde).view(-1), self.Q2(states, a_tilde).view(-1)
+        return {"min_Q": torch.min(q1, q2), "Q1": q1, "Q2": q2}
+
+    @torch.no_grad()
+    def policy_entropy(self, states: torch.Tensor) -> torch.Tensor:
+        """H(pi(.|s)) ~ -1/|S| sum log pi(a~|s), a~ ~ pi(.|s): the entropy that automatic alpha steers to -|A|."""
+        _, log_pi = self.pi.sample_normal(states)
+        return -log_pi.mean()
+
     # -----------------------------------------------------------------------------------------------------
     # Checkpoints: one state_dict per network, plus the optimisers and log alpha
     # -----------------------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Both DDPG/ and SAC/ define modules named buffer, networks and utils (the lecture's flat layout).
 
 `load_folder` imports a folder's modules afresh, evicting same-named modules loaded from the other folder.
+The `algo` fixture runs a test once per algorithm, for the end-to-end tests of both main scripts.
 """
 import importlib
 import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,3 +36,38 @@ def ddpg() -> types.SimpleNamespace:
 def sac() -> types.SimpleNamespace:
     """SAC/'s modules: sac.buffer, sac.networks, sac.sac_torch, sac.utils, sac.main_sac."""
     return load_folder("SAC", ("utils", "buffer", "networks", "sac_torch", "main_sac"))
+
+
+SMALL = ["--fc1-dims", "64", "--fc2-dims", "64", "--batch-size", "64", "--threads", "1"]
+ALGOS = {
+    # name: folder, script, modules, flags for a small fast run
+    "ddpg": ("DDPG", "main_ddpg", ("utils", "ddpg_torch", "main_ddpg"), [*SMALL, "--learning-starts", "0"]),
+    "sac": ("SAC", "main_sac", ("utils", "sac_torch", "main_sac"), [*SMALL, "--learning-starts", "500"]),
+}
+
+
+@pytest.fixture(scope="module", params=list(ALGOS))
+def algo(request):
+    """One algorithm's modules, plus .name, .folder, .script, .main (its main module), .agent, .small."""
+    folder, script, modules, small = ALGOS[request.param]
+    ns = load_folder(folder, modules)
+    ns.name, ns.folder, ns.script, ns.small = request.param, folder, script, small
+    ns.main = getattr(ns, script)
+    ns.agent = getattr(ns, f"{request.param}_torch").Agent
+    return ns
+
+
+def run_in_process(algo, argv, capsys):
+    """Run the main script as `python main_<algo>.py argv` would, returning (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        algo.utils.run_main(algo.main.main, argv)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def read_scores(csv_file):
+    return np.loadtxt(csv_file, delimiter=",", skiprows=1, ndmin=2)[:, 2]
+
+
+def dirs(tmp_path, name="run"):
+    return ["--chkpt-dir", str(tmp_path / name / "tmp"), "--plot-dir", str(tmp_path / name / "plots")]

@@ -11,41 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, load_folder
-
-SMALL = ["--fc1-dims", "64", "--fc2-dims", "64", "--batch-size", "64", "--threads", "1"]
-ALGOS = {
-    # name: folder, script, modules, flags for a small fast run
-    "ddpg": ("DDPG", "main_ddpg", ("utils", "ddpg_torch", "main_ddpg"), [*SMALL, "--learning-starts", "0"]),
-    "sac": ("SAC", "main_sac", ("utils", "sac_torch", "main_sac"), [*SMALL, "--learning-starts", "500"]),
-}
-
-
-@pytest.fixture(scope="module", params=list(ALGOS))
-def algo(request):
-    """One algorithm's modules, plus .name, .folder, .script, .main (its main module), .agent, .small."""
-    folder, script, modules, small = ALGOS[request.param]
-    ns = load_folder(folder, modules)
-    ns.name, ns.folder, ns.script, ns.small = request.param, folder, script, small
-    ns.main = getattr(ns, script)
-    ns.agent = getattr(ns, f"{request.param}_torch").Agent
-    return ns
-
-
-def run_in_process(algo, argv, capsys):
-    """Run the main script as `python main_<algo>.py argv` would, returning (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        algo.utils.run_main(algo.main.main, argv)
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-def read_scores(csv_file):
-    return np.loadtxt(csv_file, delimiter=",", skiprows=1, ndmin=2)[:, 2]
-
-
-def dirs(tmp_path, name="run"):
-    return ["--chkpt-dir", str(tmp_path / name / "tmp"), "--plot-dir", str(tmp_path / name / "plots")]
+from conftest import ROOT, dirs, read_scores, run_in_process
 
 
 def test_script_from_inside_its_folder_writes_checkpoint_plot_and_csv(algo, tmp_path):
@@ -135,6 +101,9 @@ BAD_INPUT = [
     (["--lr-critic", "0"], "--lr-critic must be > 0, got 0.0"),
     (["--batch-size", "ten"], "invalid int value: 'ten'"),
     (["--evaluate", "3"], "no saved agent"),
+    (["--resume"], "no run to resume in"),
+    (["--resume", "--evaluate", "2"], "use one of them"),
+    (["--device", "tpu"], "invalid choice: 'tpu'"),
 ]
 ONLY = {"sac": [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 0"),
                 (["--alpha=-0.2"], "--alpha must be 'auto' or a number > 0, got -0.2"),
@@ -232,8 +201,8 @@ def test_a_fresh_run_keeps_the_earlier_runs_checkpoints_in_previous(algo, tmp_pa
 def test_latest_is_saved_every_few_episodes(algo, tmp_path, capsys, monkeypatch):
     saves = []
     real_save = algo.utils.save_agent
-    monkeypatch.setattr(algo.utils, "save_agent", lambda agent, sizes, folder: saves.append(folder.name)
-                        or real_save(agent, sizes, folder))
+    monkeypatch.setattr(algo.utils, "save_agent", lambda agent, sizes, folder, extra=None:
+                        saves.append(folder.name) or real_save(agent, sizes, folder, extra))
     code, _, err = run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", "5", "--save-every", "2",
                                          *algo.small, *dirs(tmp_path)], capsys)
     assert code == 0, err
