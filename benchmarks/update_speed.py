@@ -1,44 +1,110 @@
-"""Updates per second of our DDPG and SAC learn(), with each update's FLOPs and the machine's matmul floor.
+"""Updates per second of our DDPG and SAC learn() against Stable-Baselines3's train(), with FLOPs and the floor.
 
-    python benchmarks/update_speed.py            # the full table (a few minutes)
-    python benchmarks/update_speed.py --quick    # fewer repeats, under a minute
+    python benchmarks/update_speed.py                      # the full table, 1 and 2 threads (about 5 minutes)
+    python benchmarks/update_speed.py --quick              # 3 repeats of 30 updates, under a minute
+    python benchmarks/update_speed.py --threads 1 --repeats 1 --updates 3   # a smoke run
 
-Writes benchmarks/results/update_speed.csv and .md. Runs alternate between configurations and the figure is
-the median over repeats, so a machine that gets busier mid-run skews every configuration alike.
+Both sides update networks of the same sizes from the same batch size on LunarLander's spaces (8-dim
+observations, 2-dim actions in [-1, 1]), each from a replay buffer of 5,000 random transitions: our Agent's
+learn() against SB3's `model.train(gradient_steps=K, batch_size=B)` (SB3's SAC, and its DDPG, which is TD3 with
+one critic, no policy delay and no target noise). Within each repeat every configuration runs once, ours and
+SB3's alternating (which goes first alternates too), and each figure is the median over repeats, so a machine
+that gets busier mid-run skews every configuration alike. The FLOPs of one update come from
+torch.utils.flop_counter; the floor is those FLOPs at the machine's fp32 matmul rate, timed in the same run.
+
+SB3 is a benchmark-only dependency (`pip install -r requirements.txt -r benchmarks/requirements.txt`); without
+it the script times our side only and says so. Writes benchmarks/results/update_speed.csv and .md.
 """
 import argparse
+import contextlib
+import importlib
+import io
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import load_folder  # noqa: E402  (imports DDPG/ and SAC/ modules side by side)
 
-CONFIGS = [  # algo, hidden sizes, batch
-    ("ddpg", (256, 256), 128), ("ddpg", (400, 300), 64), ("ddpg", (400, 300), 256),
-    ("sac", (128, 128), 128), ("sac", (128, 128), 256), ("sac", (256, 256), 256), ("sac", (400, 300), 256),
+OBS_DIMS, N_ACTIONS, FILL = 8, 2, 5_000
+CONFIGS = [  # algo, hidden sizes, batch, compared with SB3 (the issue's sizes) or ours only (our defaults)
+    ("ddpg", (256, 256), 128, False), ("ddpg", (400, 300), 64, True), ("ddpg", (400, 300), 256, True),
+    ("sac", (128, 128), 128, False), ("sac", (256, 256), 256, True), ("sac", (400, 300), 256, True),
 ]
 
 
+def agent_class(algo: str) -> type:
+    """DDPG/ddpg_torch.Agent or SAC/sac_torch.Agent; both folders hold flat modules of the same names
+    (networks, buffer), so those loaded from the other folder are evicted first (as tests/conftest.py does)."""
+    folder, name = ("DDPG", "ddpg_torch") if algo == "ddpg" else ("SAC", "sac_torch")
+    for flat in ("utils", "buffer", "networks", "noise", "ddpg_torch", "sac_torch"):
+        sys.modules.pop(flat, None)
+    sys.path.insert(0, str(ROOT / folder))
+    try:
+        return importlib.import_module(name).Agent
+    finally:
+        sys.path.remove(str(ROOT / folder))
+
+
 def make_agent(algo: str, sizes: tuple[int, int], batch: int):
-    module = load_folder("DDPG", ("ddpg_torch",)).ddpg_torch if algo == "ddpg" else \
-        load_folder("SAC", ("sac_torch",)).sac_torch
-    agent = module.Agent(input_dims=8, n_actions=2, action_low=-np.ones(2), action_high=np.ones(2),
-                         fc1_dims=sizes[0], fc2_dims=sizes[1], batch_size=batch, max_size=20_000, seed=0)
+    """Our Agent at these sizes, its replay buffer filled with FILL random transitions."""
+    agent = agent_class(algo)(input_dims=OBS_DIMS, n_actions=N_ACTIONS, action_low=-np.ones(N_ACTIONS),
+                         action_high=np.ones(N_ACTIONS), fc1_dims=sizes[0], fc2_dims=sizes[1],
+                         batch_size=batch, max_size=20_000, seed=0)
     rng = np.random.default_rng(0)
-    for _ in range(5_000):
-        agent.remember(rng.normal(size=8), rng.uniform(-1, 1, 2), rng.normal(), rng.normal(size=8), False)
+    for _ in range(FILL):
+        agent.remember(rng.normal(size=OBS_DIMS), rng.uniform(-1, 1, N_ACTIONS), rng.normal(),
+                       rng.normal(size=OBS_DIMS), False)
     return agent
 
 
-def update_flops(agent) -> int:
+def sb3_version() -> str | None:
+    """Stable-Baselines3's version, or None when it is not installed (it is a benchmark-only dependency)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # SB3 imports gym if present: it prints a notice
+            import stable_baselines3
+    except ImportError:
+        return None
+    return stable_baselines3.__version__
+
+
+def make_sb3(algo: str, sizes: tuple[int, int], batch: int):
+    """SB3's SAC or DDPG with net_arch `sizes` for actor and critics, its replay buffer filled like ours."""
+    import gymnasium
+    from stable_baselines3 import DDPG, SAC
+    from stable_baselines3.common.logger import Logger
+
+    class Spaces(gymnasium.Env):
+        """LunarLanderContinuous's spaces; train() never steps the env."""
+        observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (OBS_DIMS,), np.float32)
+        action_space = gymnasium.spaces.Box(-1.0, 1.0, (N_ACTIONS,), np.float32)
+
+        def reset(self, *, seed: int | None = None, options: dict | None = None):
+            return np.zeros(OBS_DIMS, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(OBS_DIMS, np.float32), 0.0, False, False, {}
+
+    cls = SAC if algo == "sac" else DDPG
+    model = cls("MlpPolicy", Spaces(), policy_kwargs=dict(net_arch=list(sizes)), batch_size=batch,
+                buffer_size=20_000, learning_starts=0, seed=0, device="cpu")
+    model.set_logger(Logger(None, []))  # train() records its losses; this logger writes nowhere
+    rng = np.random.default_rng(0)
+    for _ in range(FILL):
+        model.replay_buffer.add(rng.normal(size=(1, OBS_DIMS)), rng.normal(size=(1, OBS_DIMS)),
+                                rng.uniform(-1, 1, (1, N_ACTIONS)), np.array([rng.normal()]), np.array([False]),
+                                [{}])
+    return model
+
+
+def update_flops(update: Callable[[], object]) -> int:
+    """FLOPs of one call of `update` (one learn() or one train(gradient_steps=1))."""
     with FlopCounterMode(display=False) as counter:
-        agent.learn()
+        update()
     return counter.get_total_flops()
 
 
@@ -55,47 +121,112 @@ def matmul_gflops(seconds: float = 1.0) -> float:
     return 2 * 256 * 256 * 400 * n / (time.perf_counter() - start) / 1e9
 
 
-def main() -> None:
+def measure(threads: int, repeats: int, updates: int, with_sb3: bool, matmul_seconds: float) -> list[dict]:
+    """One row per configuration at this thread count: median ms per update for each side, FLOPs, floor."""
+    torch.set_num_threads(threads)
+    peak = matmul_gflops(matmul_seconds)
+    runners: dict[tuple, dict[str, Callable[[int], object]]] = {}
+    flops: dict[tuple, dict[str, int]] = {}
+    for c in CONFIGS:
+        algo, sizes, batch, compare = c
+        agent = make_agent(algo, sizes, batch)
+        runners[c] = {"ours": lambda k, agent=agent: [agent.learn() for _ in range(k)]}
+        if with_sb3 and compare:
+            model = make_sb3(algo, sizes, batch)
+            runners[c]["sb3"] = lambda k, model=model, batch=batch: model.train(gradient_steps=k, batch_size=batch)
+        flops[c] = {side: update_flops(lambda run=run: run(1)) for side, run in runners[c].items()}
+    torch.set_num_threads(threads)  # in case building a model changed it
+    for sides in runners.values():  # warm-up: first calls allocate and fill caches
+        for run in sides.values():
+            run(5)
+    times: dict[tuple, dict[str, list[float]]] = {c: {side: [] for side in sides} for c, sides in runners.items()}
+    for i in range(repeats):
+        for c, sides in runners.items():
+            order = list(sides) if i % 2 == 0 else list(sides)[::-1]  # alternate which side goes first
+            for side in order:
+                start = time.perf_counter()
+                sides[side](updates)
+                times[c][side].append((time.perf_counter() - start) / updates)
+    rows = []
+    for c in CONFIGS:
+        algo, sizes, batch, compare = c
+        row: dict = dict(algo=algo, hidden=f"{sizes[0]}x{sizes[1]}", batch=batch, threads=threads,
+                         matmul_gflops=peak)
+        for side in ("ours", "sb3"):
+            if side in times[c]:
+                seconds = float(np.median(times[c][side]))
+                row[f"{side}_ms"] = seconds * 1e3
+                row[f"{side}_updates_per_s"] = 1 / seconds
+                row[f"{side}_mflop"] = flops[c][side] / 1e6
+                row[f"{side}_x_floor"] = seconds / (flops[c][side] / (peak * 1e9))
+            else:
+                row.update({f"{side}_{k}": None for k in ("ms", "updates_per_s", "mflop", "x_floor")})
+        row["ours_vs_sb3"] = row["sb3_ms"] / row["ours_ms"] if row["sb3_ms"] else None
+        row["compared"] = "sb3" if compare else "ours only"
+        rows.append(row)
+    return rows
+
+
+def fmt(value, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def markdown(rows: list[dict], header_lines: list[str]) -> str:
+    """The table: one row per configuration and thread count; ours/SB3 > 1 means ours is faster."""
+    lines = header_lines + [
+        "", "| algo | hidden | batch | threads | ours ms | SB3 ms | ours/SB3 updates/s | ours MFLOP | SB3 MFLOP "
+        "| matmul GFLOP/s | ours x floor | SB3 x floor |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        sb3_ms = fmt(r["sb3_ms"], ".2f") if r["compared"] == "sb3" else "ours only"
+        ratio = fmt(r["ours_vs_sb3"], ".2f") + ("x" if r["ours_vs_sb3"] else "")
+        lines.append(f"| {r['algo']} | {r['hidden']} | {r['batch']} | {r['threads']} | {r['ours_ms']:.2f} | "
+                     f"{sb3_ms} | {ratio} | {r['ours_mflop']:.0f} | {fmt(r['sb3_mflop'], '.0f')} | "
+                     f"{r['matmul_gflops']:.0f} | {r['ours_x_floor']:.2f} | {fmt(r['sb3_x_floor'], '.2f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def best_threads(rows: list[dict]) -> list[str]:
+    """For each configuration, which thread count gave our side more updates per second."""
+    lines = []
+    for c in CONFIGS:
+        mine = [r for r in rows if (r["algo"], r["hidden"], r["batch"]) == (c[0], f"{c[1][0]}x{c[1][1]}", c[2])]
+        if len(mine) > 1:
+            best = min(mine, key=lambda r: r["ours_ms"])
+            lines.append(f"{c[0]} {best['hidden']} batch {c[2]}: fastest with {best['threads']} thread(s) ("
+                         + ", ".join(f"{r['threads']}: {r['ours_ms']:.2f} ms" for r in mine) + ")")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats of 30 updates (default 7 of 100)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=int, help="repeats of each configuration (overrides the mode's)")
+    parser.add_argument("--updates", type=int, help="updates per timed run (overrides the mode's)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to time")
+    parser.add_argument("--no-sb3", action="store_true", help="time our side only, even if SB3 is installed")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the CSV and .md")
+    args = parser.parse_args(argv)
     repeats, updates = (3, 30) if args.quick else (7, 100)
+    repeats, updates = args.repeats or repeats, args.updates or updates
+    version = None if args.no_sb3 else sb3_version()
+    header = [f"Median ms per update over {repeats} repeats of {updates} updates, ours and SB3 alternated; "
+              f"torch {torch.__version__}, "
+              + (f"stable-baselines3 {version}." if version else "SB3 not measured (not installed or --no-sb3).")]
+    if version is None:
+        print("stable-baselines3 is not installed (or --no-sb3): timing our side only", flush=True)
     rows = []
     for threads in args.threads:
-        torch.set_num_threads(threads)
-        peak = matmul_gflops(0.3 if args.quick else 1.0)
-        agents = {c: make_agent(*c) for c in CONFIGS}
-        times = {c: [] for c in CONFIGS}
-        for agent in agents.values():
-            for _ in range(10):
-                agent.learn()
-        for _ in range(repeats):  # alternate configurations within each repeat
-            for c, agent in agents.items():
-                start = time.perf_counter()
-                for _ in range(updates):
-                    agent.learn()
-                times[c].append((time.perf_counter() - start) / updates)
-        for c, agent in agents.items():
-            seconds = float(np.median(times[c]))
-            flops = update_flops(agent)
-            floor = flops / (peak * 1e9)
-            rows.append(dict(algo=c[0], hidden=f"{c[1][0]}x{c[1][1]}", batch=c[2], threads=threads,
-                             ms_per_update=seconds * 1e3, updates_per_s=1 / seconds, mflop=flops / 1e6,
-                             matmul_gflops=peak, x_floor=seconds / floor))
+        rows += measure(threads, repeats, updates, version is not None, 0.3 if args.quick else 1.0)
+    notes = best_threads(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keys = list(rows[0])
     (out / "update_speed.csv").write_text("\n".join([",".join(keys)] + [
-        ",".join(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys) for r in rows]) + "\n")
-    lines = ["| algo | hidden | batch | threads | ms/update | updates/s | MFLOP/update | matmul GFLOP/s | x floor |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['algo']} | {r['hidden']} | {r['batch']} | {r['threads']} | {r['ms_per_update']:.2f} | "
-              f"{r['updates_per_s']:.0f} | {r['mflop']:.0f} | {r['matmul_gflops']:.0f} | {r['x_floor']:.2f} |"
-              for r in rows]
-    (out / "update_speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        ",".join("" if r[k] is None else f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
+        for r in rows]) + "\n")
+    text = markdown(rows, header) + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else "")
+    (out / "update_speed.md").write_text(text)
+    print(text, end="")
 
 
 if __name__ == "__main__":
