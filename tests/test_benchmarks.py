@@ -1,0 +1,78 @@
+"""The benchmark scripts keep working: tiny runs of benchmarks/update_speed.py and benchmarks/time_to_solve.py.
+
+Stable-Baselines3 is a benchmark-only dependency (benchmarks/requirements.txt): where it is not installed the
+scripts measure our side only and say so, and these tests check that; where it is, they check SB3's rows too.
+They assert on behaviour (files, columns, rows, positive numbers), never on speed.
+"""
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_SB3 = importlib.util.find_spec("stable_baselines3") is not None
+TINY_OURS = ["--max-steps", "400", "--learning-starts", "200",
+             "--our-args", "--fc1-dims 32 --fc2-dims 32 --batch-size 32"]
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_update_speed_times_every_configuration(tmp_path):
+    result = run("update_speed.py", "--threads", "1", "--repeats", "1", "--updates", "2", "--out", str(tmp_path))
+    rows = read_csv(tmp_path / "update_speed.csv")
+    assert {(r["algo"], r["hidden"], r["batch"]) for r in rows} == {
+        ("ddpg", "256x256", "128"), ("ddpg", "400x300", "64"), ("ddpg", "400x300", "256"),
+        ("sac", "128x128", "128"), ("sac", "256x256", "256"), ("sac", "400x300", "256")}
+    for r in rows:
+        assert r["threads"] == "1"
+        assert all(float(r[k]) > 0 for k in ("ours_ms", "ours_updates_per_s", "ours_mflop", "ours_x_floor",
+                                              "matmul_gflops"))
+        if HAS_SB3 and r["compared"] == "sb3":
+            assert all(float(r[k]) > 0 for k in ("sb3_ms", "sb3_mflop", "sb3_x_floor", "ours_vs_sb3"))
+        else:
+            assert r["sb3_ms"] == r["ours_vs_sb3"] == ""
+    assert sum(r["compared"] == "ours only" for r in rows) == 2  # our default sizes have no SB3 twin
+    if not HAS_SB3:
+        assert "stable-baselines3 is not installed" in result.stdout
+    table = (tmp_path / "update_speed.md").read_text()
+    assert table.count("\n| ddpg |") == 3 and table.count("\n| sac |") == 3
+
+
+def test_time_to_solve_writes_a_row_a_run_and_skips_sb3_when_absent(tmp_path):
+    result = run("time_to_solve.py", "--algos", "ddpg", "sac", "sb3-sac", "sb3-td3", "--seeds", "0",
+                 "--cap-minutes", "1", "--parallel", "2", *TINY_OURS, "--out", str(tmp_path))
+    rows = read_csv(tmp_path / "time_to_solve.csv")
+    algos = ["ddpg", "sac", "sb3-sac", "sb3-td3"] if HAS_SB3 else ["ddpg", "sac"]
+    assert [(r["algo"], r["seed"]) for r in rows] == [(a, "0") for a in algos]
+    for r in rows:  # 400 env steps cannot solve the lander: each run counts at the cap
+        assert r["solved"] == "False" and float(r["minutes"]) == float(r["cap_minutes"]) == 1
+        assert int(r["env_steps"]) > 0 and int(r["episodes"]) > 0 and float(r["steps_per_s"]) > 0
+        episodes = read_csv(tmp_path / "time_to_solve_runs" / f"{r['algo']}_seed0.csv")
+        assert list(episodes[0]) == ["episode", "env_steps", "score", "avg100", "minutes"]
+        assert len(episodes) == int(r["episodes"]) and int(episodes[-1]["env_steps"]) <= 400
+    table = (tmp_path / "time_to_solve.md").read_text()
+    assert all(f"| {a} | 0 | no |" in table for a in algos)
+    assert (tmp_path / "time_to_solve.png").stat().st_size > 0
+    if not HAS_SB3:
+        assert "stable-baselines3 is not installed: skipping sb3-sac, sb3-td3" in result.stdout
+        assert "Skipped: sb3-sac, sb3-td3" in table
+
+
+def test_time_to_solve_stops_a_run_at_the_cap_and_keeps_its_episodes(tmp_path):
+    run("time_to_solve.py", "--algos", "sac", "--seeds", "1", "--cap-minutes", "0.15", "--learning-starts", "100",
+        "--our-args", "--fc1-dims 32 --fc2-dims 32 --batch-size 32", "--out", str(tmp_path))
+    (row,) = read_csv(tmp_path / "time_to_solve.csv")
+    assert row["solved"] == "False" and float(row["minutes"]) == 0.15 and int(row["episodes"]) > 0
+    assert "stopped by SIGTERM" in (tmp_path / "time_to_solve_runs" / "sac_seed1.log").read_text()
+    assert len(read_csv(tmp_path / "time_to_solve_runs" / "sac_seed1.csv")) == int(row["episodes"])
