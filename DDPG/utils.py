@@ -565,7 +565,8 @@ def q_bias_row(agent: Any, episode_len: int, gamma: float) -> dict[str, float]:
     index = (memory.mem_cntr - n + np.arange(n)) % memory.mem_size
     returns = discounted_returns(memory.reward_memory[index], gamma)
     if memory.terminal_memory[index[-1]] == 0:  # truncated, not terminated
-        keep = max(1, n - int(min(n - 1, 1 / (1 - gamma) if gamma < 1 else n)))
+        horizon = round(1 / (1 - gamma)) if gamma < 1 else n
+        keep = max(1, n - horizon)
         index, returns = index[:keep], returns[:keep]
     states = torch.as_tensor(memory.state_memory[index], device=agent.device)
     with torch.no_grad():

@@ -207,3 +207,26 @@ def test_load_refuses_mismatched_and_corrupt_checkpoints(ddpg, tmp_path):
     (tmp_path / "actor.pt").unlink()
     with pytest.raises(ddpg.utils.UsageError, match="no saved agent"):
         make_agent(ddpg).load_models(tmp_path)
+
+
+def test_buffer_state_dict_round_trip_continues_the_same_samples(ddpg):
+    buffer = ddpg.buffer.ReplayBuffer(4, 3, 2, seed=7)
+    for i in range(6):  # wrapped: slots hold transitions 4, 5, 2, 3
+        buffer.store_transition(np.full(3, i), np.full(2, i), float(i), np.full(3, i + 1), i == 5)
+    state = buffer.state_dict()
+    restored = ddpg.buffer.ReplayBuffer(4, 3, 2, seed=99)
+    restored.load_state_dict(state)
+    assert restored.mem_cntr == 6 and len(restored) == 4
+    for a, b in zip(buffer.sample_buffer(5), restored.sample_buffer(5)):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="holds 4 transitions, this one 8"):
+        ddpg.buffer.ReplayBuffer(8, 3, 2).load_state_dict(state)
+
+
+def test_noise_state_dict_round_trip_continues_the_same_draws(ddpg):
+    for noise in (ddpg.noise.OUActionNoise(np.zeros(2), seed=3), ddpg.noise.GaussianActionNoise(np.zeros(2), seed=3)):
+        noise()
+        state = noise.state_dict()
+        expected = [noise() for _ in range(3)]
+        noise.load_state_dict(state)
+        assert np.array_equal([noise() for _ in range(3)], expected)

@@ -1,0 +1,156 @@
+"""DDPG against SAC on one figure: learning curves over seeds (by env steps and by minutes) and critic bias.
+
+    python benchmarks/compare.py --run --seeds 0 1 2 --parallel 2   # train both agents on each seed, then plot
+    python benchmarks/compare.py --run --seeds 0 1 --args "--max-steps 50000"   # shorter runs
+    python benchmarks/compare.py                                    # plot the runs already in plots/
+
+--run trains each (agent, seed) with the main script's default flags (plus --args) into
+plots/compare/<algo>_seed<N>/ and tmp/compare/<algo>_seed<N>/. Without --run the script reads those folders,
+or, where an agent has none, the single run in plots/<algo>_<env>.csv. Writes plots/ddpg_vs_sac_<env>.png:
+top, each agent's 100-episode running mean (mean over seeds, the band spans the lowest to the highest seed)
+against env steps and against minutes; bottom, each agent's critic estimate beside the discounted return it
+actually obtained (the lecture's maximization-bias slide: DDPG's single critic against SAC's min of two).
+"""
+import argparse
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = {"ddpg": ROOT / "DDPG" / "main_ddpg.py", "sac": ROOT / "SAC" / "main_sac.py"}
+COLORS = {"ddpg": "tab:blue", "sac": "tab:red"}
+ESTIMATE = {"ddpg": ("Q", "Q(s, mu(s))"), "sac": ("min_Q", "min(Q1, Q2)(s, a~)")}
+
+
+def read_csv(path: Path) -> dict[str, np.ndarray]:
+    """A CSV with a header line as {column: values}; empty cells become NaN."""
+    lines = path.read_text().strip().splitlines()
+    keys = lines[0].split(",")
+    rows = [[float(x) if x else np.nan for x in line.split(",")] for line in lines[1:]]
+    data = np.array(rows, dtype=np.float64).reshape(len(rows), len(keys))
+    return {k: data[:, i] for i, k in enumerate(keys)}
+
+
+def find_runs(plot_dir: Path, env: str) -> dict[str, list[Path]]:
+    """For each agent, the folders holding its runs: plots/compare/<algo>_seed*/, else plots/ itself."""
+    runs = {}
+    for algo in SCRIPTS:
+        seeds = sorted(p for p in (plot_dir / "compare").glob(f"{algo}_seed*") if (p / f"{algo}_{env}.csv").is_file())
+        if seeds:
+            runs[algo] = seeds
+        elif (plot_dir / f"{algo}_{env}.csv").is_file():
+            runs[algo] = [plot_dir]
+    return runs
+
+
+def train(algo: str, seed: int, env: str, extra: list[str], plot_dir: Path, chkpt_dir: Path) -> str:
+    """One training run of the main script (default flags plus `extra`); returns its last output line."""
+    name = f"{algo}_seed{seed}"
+    cmd = [sys.executable, str(SCRIPTS[algo]), "--env", env, "--seed", str(seed), "--threads", "1",
+           "--plot-dir", str(plot_dir / "compare" / name), "--chkpt-dir", str(chkpt_dir / "compare" / name), *extra]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"compare.py: error: {name} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return f"{name}: {result.stdout.strip().splitlines()[-1]}"
+
+
+def band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) -> tuple[np.ndarray, ...]:
+    """Interpolate (x, y) curves onto a common x grid (up to the shortest run's end): x, mean, min, max."""
+    end = min(x[-1] for x, _ in curves)
+    start = max(x[0] for x, _ in curves)
+    grid = np.linspace(start, end, points) if end > start else np.array([start])
+    ys = np.array([np.interp(grid, x, y) for x, y in curves])
+    return grid, ys.mean(axis=0), ys.min(axis=0), ys.max(axis=0)
+
+
+def draw(ax, curves: list[tuple[np.ndarray, np.ndarray]], color: str, label: str, **line) -> None:
+    curves = [(x, y) for x, y in curves if len(x) > 0]
+    if not curves:
+        return
+    if len(curves) == 1:
+        ax.plot(*curves[0], color=color, label=label, **line)
+        return
+    x, mean, low, high = band(curves)
+    ax.plot(x, mean, color=color, label=f"{label} (mean of {len(curves)} seeds)", **line)
+    ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
+
+
+def plot(runs: dict[str, list[Path]], env: str, out: Path) -> Path:
+    """The 2x2 figure: running mean against env steps and minutes; each agent's critic estimate vs return."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    (by_steps, by_minutes), bias_axes = axes
+    for algo, folders in runs.items():
+        scores = [read_csv(f / f"{algo}_{env}.csv") for f in folders]
+        draw(by_steps, [(s["env_steps"], s["avg100"]) for s in scores], COLORS[algo], algo.upper())
+        timed = [s for s in scores if not np.isnan(s["minutes"]).any()]
+        draw(by_minutes, [(s["minutes"], s["avg100"]) for s in timed], COLORS[algo], algo.upper())
+    for ax, xlabel in ((by_steps, "env steps"), (by_minutes, "minutes of training")):
+        if env.startswith("LunarLander"):
+            ax.axhline(200, color="tab:green", ls="--", lw=1, label="solved (200)")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("mean score of the last 100 episodes")
+    by_steps.set_title(f"DDPG vs SAC on {env}: learning curves")
+    by_minutes.set_title("the same runs against wall-clock time")
+
+    for ax, algo in zip(bias_axes, SCRIPTS):
+        files = [f / f"{algo}_{env}_q_bias.csv" for f in runs.get(algo, [])]
+        bias = [read_csv(f) for f in files if f.is_file()]
+        column, label = ESTIMATE[algo]
+        draw(ax, [(b["env_steps"], b["real_return"]) for b in bias], "black", "discounted return obtained")
+        draw(ax, [(b["env_steps"], b[column]) for b in bias], COLORS[algo], f"critic estimate {label}")
+        if algo == "sac" and bias and "Q1" in bias[0]:
+            draw(ax, [(b["env_steps"], b["Q1"]) for b in bias], "tab:orange", "Q1 alone", lw=0.8, ls=":")
+        ax.set_title(f"{algo.upper()}: critic estimate vs return obtained" + ("" if bias else " (no data)"))
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("value at the visited states")
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    fig.savefig(tmp, dpi=100)
+    tmp.replace(out)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="LunarLanderContinuous-v2")
+    parser.add_argument("--run", action="store_true", help="train both agents on each seed first")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--args", default="", help="extra flags for both main scripts, e.g. '--max-steps 50000'")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (one core each)")
+    parser.add_argument("--plot-dir", default=str(ROOT / "plots"))
+    parser.add_argument("--chkpt-dir", default=str(ROOT / "tmp"))
+    args = parser.parse_args(argv)
+    plot_dir, chkpt_dir = Path(args.plot_dir), Path(args.chkpt_dir)
+    if args.run:
+        jobs = [(algo, seed) for seed in args.seeds for algo in SCRIPTS]
+        with ThreadPoolExecutor(max(1, args.parallel)) as pool:
+            for line in pool.map(lambda job: train(*job, args.env, shlex.split(args.args), plot_dir, chkpt_dir),
+                                 jobs):
+                print(line, flush=True)
+    runs = find_runs(plot_dir, args.env)
+    if not runs:
+        print(f"compare.py: error: no runs for {args.env} in {plot_dir} (train first, or use --run)", file=sys.stderr)
+        return 2
+    out = plot(runs, args.env, plot_dir / f"ddpg_vs_sac_{args.env}.png")
+    for algo, folders in runs.items():
+        print(f"{algo}: {len(folders)} run(s) from {', '.join(str(f) for f in folders)}")
+    print(f"figure: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
