@@ -115,10 +115,10 @@ def train(cfg: Config, device: torch.device) -> int:
             if progress.reached(cfg.stop_score):
                 print(f"reached a 100-episode mean of {progress.avg_score:.1f} >= {cfg.stop_score:g}: stopping")
                 break
-    env.close()
-    if stop:
-        print(f"stopped by {stop.signal_name} after {total_steps} env steps: saving")
-    print("\n".join(progress.finish(total_steps)))
+        env.close()
+        if stop:
+            print(f"stopped by {stop.signal_name} after {total_steps} env steps: saving")
+        print("\n".join(progress.finish(total_steps)))  # a signal now waits until the files are written
     return 0
 
 

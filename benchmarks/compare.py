@@ -3,6 +3,7 @@
     python benchmarks/compare.py --run --seeds 0 1 2 --parallel 2   # train both agents on each seed, then plot
     python benchmarks/compare.py --run --seeds 0 1 --args "--max-steps 50000"   # shorter runs
     python benchmarks/compare.py                                    # plot the runs already in plots/
+    python benchmarks/compare.py --runs benchmarks/results/time_to_solve_runs   # time_to_solve.py's runs
 
 --run trains each (agent, seed) with the main script's default flags (plus --args) into
 plots/compare/<algo>_seed<N>/ and tmp/compare/<algo>_seed<N>/. Without --run the script reads those folders,
@@ -35,15 +36,22 @@ def read_csv(path: Path) -> dict[str, np.ndarray]:
     return {k: data[:, i] for i, k in enumerate(keys)}
 
 
-def find_runs(plot_dir: Path, env: str) -> dict[str, list[Path]]:
-    """For each agent, the folders holding its runs: plots/compare/<algo>_seed*/, else plots/ itself."""
+def find_runs(plot_dir: Path, env: str, runs_dir: Path | None = None) -> dict[str, list[tuple[Path, Path]]]:
+    """For each agent, its runs as (scores CSV, critic-record CSV) pairs.
+
+    From runs_dir (benchmarks/time_to_solve.py's <algo>_seed<N>.csv and <algo>_seed<N>_q_bias.csv) if given,
+    else from plots/compare/<algo>_seed<N>/, else the single run in plots/<algo>_<env>.csv.
+    """
     runs = {}
     for algo in SCRIPTS:
-        seeds = sorted(p for p in (plot_dir / "compare").glob(f"{algo}_seed*") if (p / f"{algo}_{env}.csv").is_file())
-        if seeds:
-            runs[algo] = seeds
-        elif (plot_dir / f"{algo}_{env}.csv").is_file():
-            runs[algo] = [plot_dir]
+        if runs_dir is not None:
+            found = [(p, p.with_name(f"{p.stem}_q_bias.csv")) for p in sorted(runs_dir.glob(f"{algo}_seed*.csv"))
+                     if p.stem.removeprefix(f"{algo}_seed").isdigit()]
+        else:
+            folders = sorted((plot_dir / "compare").glob(f"{algo}_seed*")) or [plot_dir]
+            found = [(f / f"{algo}_{env}.csv", f / f"{algo}_{env}_q_bias.csv") for f in folders]
+        if found := [(scores, bias) for scores, bias in found if scores.is_file()]:
+            runs[algo] = found
     return runs
 
 
@@ -79,7 +87,7 @@ def draw(ax, curves: list[tuple[np.ndarray, np.ndarray]], color: str, label: str
     ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
 
 
-def plot(runs: dict[str, list[Path]], env: str, out: Path) -> Path:
+def plot(runs: dict[str, list[tuple[Path, Path]]], env: str, out: Path) -> Path:
     """The 2x2 figure: running mean against env steps and minutes; each agent's critic estimate vs return."""
     import matplotlib
     matplotlib.use("Agg")
@@ -87,8 +95,8 @@ def plot(runs: dict[str, list[Path]], env: str, out: Path) -> Path:
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     (by_steps, by_minutes), bias_axes = axes
-    for algo, folders in runs.items():
-        scores = [read_csv(f / f"{algo}_{env}.csv") for f in folders]
+    for algo, files in runs.items():
+        scores = [read_csv(scores_csv) for scores_csv, _ in files]
         draw(by_steps, [(s["env_steps"], s["avg100"]) for s in scores], COLORS[algo], algo.upper())
         timed = [s for s in scores if not np.isnan(s["minutes"]).any()]
         draw(by_minutes, [(s["minutes"], s["avg100"]) for s in timed], COLORS[algo], algo.upper())
@@ -101,8 +109,7 @@ def plot(runs: dict[str, list[Path]], env: str, out: Path) -> Path:
     by_minutes.set_title("the same runs against wall-clock time")
 
     for ax, algo in zip(bias_axes, SCRIPTS):
-        files = [f / f"{algo}_{env}_q_bias.csv" for f in runs.get(algo, [])]
-        bias = [read_csv(f) for f in files if f.is_file()]
+        bias = [read_csv(bias_csv) for _, bias_csv in runs.get(algo, []) if bias_csv.is_file()]
         column, label = ESTIMATE[algo]
         draw(ax, [(b["env_steps"], b["real_return"]) for b in bias], "black", "discounted return obtained")
         draw(ax, [(b["env_steps"], b[column]) for b in bias], COLORS[algo], f"critic estimate {label}")
@@ -133,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (one core each)")
     parser.add_argument("--plot-dir", default=str(ROOT / "plots"))
     parser.add_argument("--chkpt-dir", default=str(ROOT / "tmp"))
+    parser.add_argument("--runs", help="read the runs of benchmarks/time_to_solve.py from this folder instead, "
+                        "e.g. benchmarks/results/time_to_solve_runs")
+    parser.add_argument("--out", help="the figure's file (default: <plot-dir>/ddpg_vs_sac_<env>.png)")
     args = parser.parse_args(argv)
     plot_dir, chkpt_dir = Path(args.plot_dir), Path(args.chkpt_dir)
     if args.run:
@@ -141,13 +151,14 @@ def main(argv: list[str] | None = None) -> int:
             for line in pool.map(lambda job: train(*job, args.env, shlex.split(args.args), plot_dir, chkpt_dir),
                                  jobs):
                 print(line, flush=True)
-    runs = find_runs(plot_dir, args.env)
+    runs = find_runs(plot_dir, args.env, Path(args.runs) if args.runs else None)
     if not runs:
-        print(f"compare.py: error: no runs for {args.env} in {plot_dir} (train first, or use --run)", file=sys.stderr)
+        where = args.runs or plot_dir
+        print(f"compare.py: error: no runs for {args.env} in {where} (train first, or use --run)", file=sys.stderr)
         return 2
-    out = plot(runs, args.env, plot_dir / f"ddpg_vs_sac_{args.env}.png")
-    for algo, folders in runs.items():
-        print(f"{algo}: {len(folders)} run(s) from {', '.join(str(f) for f in folders)}")
+    out = plot(runs, args.env, Path(args.out) if args.out else plot_dir / f"ddpg_vs_sac_{args.env}.png")
+    for algo, files in runs.items():
+        print(f"{algo}: {len(files)} run(s): {', '.join(str(scores.parent) for scores, _ in files)}")
     print(f"figure: {out}")
     return 0
 

@@ -235,9 +235,10 @@ def finish(job: Job) -> None:
     """Collect the run's episodes (ours: copy its scores CSV beside SB3's) and free its scratch folder."""
     job.log.close()
     if job.algo in OURS:
-        ours_csv = Path(job.scratch.name) / f"{job.algo}_{ENV_ID}.csv"
-        if ours_csv.exists():
-            shutil.copyfile(ours_csv, job.csv_file)
+        for suffix in ("", "_q_bias", "_alpha"):  # the scores, and the critic and alpha records for compare.py
+            ours_csv = Path(job.scratch.name) / f"{job.algo}_{ENV_ID}{suffix}.csv"
+            if ours_csv.exists():
+                shutil.copyfile(ours_csv, job.csv_file.with_name(f"{job.name}{suffix}.csv"))
     job.scratch.cleanup()
     job.episodes = read_episodes(job.csv_file) if job.csv_file.exists() else []
     print(f"finished {job.name} (exit {job.process.returncode}, {len(job.episodes)} episodes)", flush=True)

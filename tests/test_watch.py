@@ -109,3 +109,16 @@ def test_compare_runs_both_agents(tmp_path):
     assert "ddpg: 2 run(s)" in result.stdout and "sac: 2 run(s)" in result.stdout
     assert (tmp_path / "plots" / "ddpg_vs_sac_Pendulum-v1.png").is_file()
     assert (tmp_path / "tmp" / "compare" / "sac_seed1" / "best" / "actor.pt").is_file()
+
+
+def test_compare_reads_the_runs_of_time_to_solve(tmp_path, capsys):
+    env = "LunarLanderContinuous-v2"
+    for algo in ("ddpg", "sac"):
+        for seed in (0, 1, 2):
+            write_run(tmp_path / "x", algo, env, seed)
+            for suffix in ("", "_q_bias"):
+                (tmp_path / "x" / f"{algo}_{env}{suffix}.csv").rename(tmp_path / f"{algo}_seed{seed}{suffix}.csv")
+    (tmp_path / "sb3-sac_seed0.csv").write_text("episode,env_steps,score,avg100,minutes\n1,10,0,0,0.1\n")
+    out = tmp_path / "figure.png"
+    assert compare.main(["--runs", str(tmp_path), "--out", str(out)]) == 0
+    assert "ddpg: 3 run(s)" in capsys.readouterr().out and out.is_file()
