@@ -1,0 +1,117 @@
+"""SAC/soft_actor_critic.ipynb (the lecture's Code Ex. 2) runs top to bottom with tiny settings.
+
+The notebook is executed with nbclient in a fresh kernel of this interpreter, from its own folder as Jupyter
+runs it, with the settings shrunk through its SAC_NB_* environment variables: 1,100 env steps (one finished
+1,000-step HalfCheetah episode), 500 of them random, batch 32, 32 hidden units.
+"""
+import json
+import re
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from conftest import ROOT
+
+pytest.importorskip("mujoco", reason="the notebook trains on MuJoCo HalfCheetah-v4 and mujoco is not installed")
+
+NOTEBOOK = ROOT / "SAC" / "soft_actor_critic.ipynb"
+TINY = {"STEPS": 1100, "LEARNING_STARTS": 500, "BATCH": 32, "HIDDEN": 32, "SEED": 0}
+
+
+def cells_tagged(nb: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:
+    return [cell for cell in nb.cells if tag in cell.get("metadata", {}).get("tags", [])]
+
+
+def stdout_of(cell: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def has_png(cell: nbformat.NotebookNode) -> bool:
+    return any("image/png" in o.get("data", {}) for o in cell.outputs)
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The notebook after a run with the tiny settings, plus the tiny run's scores and checkpoint folder."""
+    tmp = tmp_path_factory.mktemp("notebook")
+    kernel_dir = tmp / "jupyter" / "kernels" / "sac-test"  # a kernel of this interpreter, whatever else is installed
+    kernel_dir.mkdir(parents=True)
+    kernel_dir.joinpath("kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python (tests)", "language": "python"}))
+    with pytest.MonkeyPatch.context() as mp:  # the kernel inherits this environment
+        mp.setenv("JUPYTER_PATH", str(tmp / "jupyter"))
+        mp.setenv("JUPYTER_RUNTIME_DIR", str(tmp / "runtime"))
+        mp.setenv("IPYTHONDIR", str(tmp / "ipython"))
+        mp.delenv("MPLBACKEND", raising=False)
+        for name, value in TINY.items():
+            mp.setenv(f"SAC_NB_{name}", str(value))
+        mp.setenv("SAC_NB_CHKPT_DIR", str(tmp / "checkpoints"))
+        nb = nbformat.read(NOTEBOOK, as_version=4)
+        # one extra cell at the end reads the training run's scores out of the kernel
+        nb.cells.append(nbformat.v4.new_code_cell("import json; print(json.dumps(scores))", metadata={"tags": ["probe"]}))
+        client = NotebookClient(nb, timeout=120, kernel_name="sac-test",
+                                resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+        try:
+            client.execute()
+        except CellExecutionError as e:
+            pytest.fail(f"a notebook cell failed:\n{e}")
+    scores = json.loads(stdout_of(cells_tagged(nb, "probe")[0]))
+    return nb, scores, tmp / "checkpoints"
+
+
+def test_committed_notebook_is_valid_and_has_no_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and "Colab" in first.source and "requirements.txt" in first.source
+
+
+def test_every_cell_runs_without_an_error(executed):
+    nb, _, _ = executed
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.execution_count is not None
+            assert not [o for o in cell.outputs if o.output_type == "error"], cell.source[:200]
+
+
+def test_training_ran_the_whole_step_budget(executed):
+    nb, scores, _ = executed
+    out = stdout_of(cells_tagged(nb, "train")[0])
+    steps, episodes = map(int, re.search(r"trained (\d+) env steps, (\d+) episodes", out).groups())
+    assert steps == TINY["STEPS"] and episodes == len(scores) == 1  # 1,000-step episodes: the second is cut short
+    assert re.search(r"episode\s+1 score\s+-?\d+\.\d", out)
+
+
+def test_curve_and_rendered_frames_are_shown_inline(executed):
+    nb, _, _ = executed
+    for tag in ("curve", "frame"):
+        (cell,) = cells_tagged(nb, tag)
+        assert has_png(cell), f"the {tag} cell showed no image"
+
+
+def test_agent_is_saved_where_the_settings_say(executed):
+    _, _, chkpt_dir = executed
+    best = chkpt_dir / "best"
+    assert (best / "actor.pt").is_file() and (best / "critic_1.pt").is_file()
+    sizes = json.loads((best / "agent.json").read_text())
+    assert sizes == {"env": "HalfCheetah-v4", "input_dims": 17, "n_actions": 6, "fc1_dims": 32, "fc2_dims": 32}
+
+
+def test_notebook_trains_the_same_run_as_main_sac(executed, sac, tmp_path, capsys):
+    """Same settings, same seed: main_sac.py's first episode scores exactly what the notebook's did."""
+    _, scores, _ = executed
+    argv = ["--env", "HalfCheetah-v4", "--max-steps", str(TINY["STEPS"]), "--learning-starts",
+            str(TINY["LEARNING_STARTS"]), "--batch-size", str(TINY["BATCH"]), "--fc1-dims", str(TINY["HIDDEN"]),
+            "--fc2-dims", str(TINY["HIDDEN"]), "--seed", str(TINY["SEED"]), "--chkpt-dir", str(tmp_path / "c"),
+            "--plot-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        sac.utils.run_main(sac.main_sac.main, argv)
+    assert exit_info.value.code == 0, capsys.readouterr().err
+    rows = (tmp_path / "sac_HalfCheetah-v4.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[2] for row in rows] == [f"{score:.4f}" for score in scores]
