@@ -59,6 +59,11 @@ class NoParticles(gym.Wrapper):
 
 def make_env(env_id: str, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
     """gym.make with a one-line error for unknown ids and discrete action spaces; seeds the action space."""
+    spec = gym.envs.registry.get(env_id)
+    if spec is not None and str(spec.entry_point).startswith("gym.envs.mujoco"):
+        if render_mode == "rgb_array" and not os.environ.get("DISPLAY"):
+            os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo renders off-screen through EGL without a display
+        _quiet_mujoco()
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             env = gym.make(env_id, render_mode=render_mode, disable_env_checker=True)
@@ -78,6 +83,17 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
     if seed is not None:
         env.action_space.seed(seed)
     return env
+
+
+def _quiet_mujoco() -> None:
+    """gym 0.26.2's MuJoCo models use an attribute MuJoCo 3 deprecates: drop that one warning (every make_env
+    would print it, and write MUJOCO_LOG.TXT); other MuJoCo warnings still print."""
+    try:
+        import mujoco
+    except ImportError:
+        return  # gym.make then says that mujoco is missing
+    mujoco.set_mju_user_warning(
+        lambda message: None if "settotalmass" in message else print(f"MuJoCo: {message}", file=sys.stderr))
 
 
 def seed_everything(seed: int) -> None:
@@ -698,15 +714,22 @@ class Progress:
         return episode_line(episode, score, avg_score, total_steps, speed, now - self.start)
 
     def _record_critic(self, episode: int, episode_len: int, total_steps: int) -> None:
-        row = q_bias_row(self.agent, episode_len, self.gamma)
-        self.q_bias.append(dict(episode=episode, env_steps=total_steps, **row))
-        if hasattr(self.agent, "log_alpha"):  # SAC: the temperature and the entropy it steers
-            n = min(episode_len, len(self.agent.memory))
-            index = (self.agent.memory.mem_cntr - n + np.arange(n)) % self.agent.memory.mem_size
-            states = torch.as_tensor(self.agent.memory.state_memory[index], device=self.agent.device)
-            self.alpha.append(dict(episode=episode, env_steps=total_steps, alpha=float(self.agent.alpha),
-                                   entropy=float(self.agent.policy_entropy(states)),
-                                   target_entropy=self.agent.target_entropy))
+        """Append the critic record (and SAC's alpha and entropy) for the episode that just ended.
+
+        SAC's estimates sample a~ ~ pi(.|s): fork_rng keeps those draws out of training's random stream, so a
+        run learns the same with or without the record.
+        """
+        devices = [self.agent.device] if self.agent.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            row = q_bias_row(self.agent, episode_len, self.gamma)
+            self.q_bias.append(dict(episode=episode, env_steps=total_steps, **row))
+            if hasattr(self.agent, "log_alpha"):  # SAC: the temperature and the entropy it steers
+                n = min(episode_len, len(self.agent.memory))
+                index = (self.agent.memory.mem_cntr - n + np.arange(n)) % self.agent.memory.mem_size
+                states = torch.as_tensor(self.agent.memory.state_memory[index], device=self.agent.device)
+                self.alpha.append(dict(episode=episode, env_steps=total_steps, alpha=float(self.agent.alpha),
+                                       entropy=float(self.agent.policy_entropy(states)),
+                                       target_entropy=self.agent.target_entropy))
 
     def reached(self, stop_score: float) -> bool:
         """True once 100 episodes are done and their mean is at least stop_score."""

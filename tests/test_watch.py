@@ -122,3 +122,14 @@ def test_compare_reads_the_runs_of_time_to_solve(tmp_path, capsys):
     out = tmp_path / "figure.png"
     assert compare.main(["--runs", str(tmp_path), "--out", str(out)]) == 0
     assert "ddpg: 3 run(s)" in capsys.readouterr().out and out.is_file()
+
+
+def test_recording_the_critic_does_not_change_what_is_learned(algo, tmp_path, capsys, monkeypatch):
+    argv = ["--env", "Pendulum-v1", "--episodes", "3", *algo.small, "--learning-starts", "200"]
+    curves = []
+    for run, every in (("often", 1), ("rarely", 1000)):
+        monkeypatch.setattr(algo.utils.Progress, "Q_BIAS_EVERY", every)
+        assert run_in_process(algo, [*argv, *dirs(tmp_path, run)], capsys)[0] == 0
+        curves.append(np.loadtxt(tmp_path / run / "plots" / f"{algo.name}_Pendulum-v1.csv", delimiter=",",
+                                 skiprows=1)[:, 2])
+    assert np.array_equal(curves[0], curves[1])
