@@ -389,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="seed 0, 3,000 env steps (1,000 random) or 20 s a run; writes time_to_solve_quick.*")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the results")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: rebuild the CSV, table and figure from the runs already in --out "
+                             "(e.g. after rerunning one seed into another --out and copying its files over)")
     parser.add_argument("--run-sb3", choices=sorted(ZOO), help=argparse.SUPPRESS)  # one SB3 run (a job's process)
     parser.add_argument("--episodes-csv", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -402,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "time_to_solve_quick" if args.quick else "time_to_solve"
 
     algos, skipped = args.algos, []
-    if not sb3_installed():
+    if not sb3_installed() and not args.report_only:
         skipped = [a for a in algos if a in SB3]
         algos = [a for a in algos if a not in SB3]
         if skipped:
@@ -411,7 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = out / f"{name}_runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     jobs = [Job(algo, seed, runs_dir) for seed in args.seeds for algo in algos]
-    run_jobs(jobs, args)
+    if args.report_only:
+        jobs = [job for job in jobs if job.csv_file.is_file()]
+        for job in jobs:
+            job.episodes = read_episodes(job.csv_file)
+    else:
+        run_jobs(jobs, args)
 
     rows = [summarise(job, args.cap_minutes) for job in jobs]
     keys = ["algo", "seed", "solved", "minutes", "env_steps", "episodes", "final_avg100", "steps_per_s", "cap_minutes"]

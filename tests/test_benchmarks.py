@@ -76,3 +76,19 @@ def test_time_to_solve_stops_a_run_at_the_cap_and_keeps_its_episodes(tmp_path):
     assert row["solved"] == "False" and float(row["minutes"]) == 0.15 and int(row["episodes"]) > 0
     assert "stopped by SIGTERM" in (tmp_path / "time_to_solve_runs" / "sac_seed1.log").read_text()
     assert len(read_csv(tmp_path / "time_to_solve_runs" / "sac_seed1.csv")) == int(row["episodes"])
+
+
+def test_time_to_solve_report_only_rebuilds_the_results_from_the_runs(tmp_path):
+    runs = tmp_path / "time_to_solve_runs"
+    runs.mkdir()
+    for algo, seed, rise in (("sac", 0, 3.0), ("sac", 1, 1.0), ("sb3-sac", 0, 0.5)):
+        lines = ["episode,env_steps,score,avg100,minutes"]
+        lines += [f"{e},{100 * e},0,{-100 + rise * e:.1f},{0.1 * e:.1f}" for e in range(1, 151)]
+        (runs / f"{algo}_seed{seed}.csv").write_text("\n".join(lines) + "\n")
+    result = run("time_to_solve.py", "--report-only", "--algos", "sac", "sb3-sac", "--seeds", "0", "1",
+                 "--cap-minutes", "30", "--out", str(tmp_path))
+    rows = {(r["algo"], r["seed"]): r for r in read_csv(tmp_path / "time_to_solve.csv")}
+    assert set(rows) == {("sac", "0"), ("sac", "1"), ("sb3-sac", "0")}  # no run for sb3-sac seed 1: no row
+    assert rows["sac", "0"]["solved"] == "True" and float(rows["sac", "0"]["minutes"]) == 10.0  # episode 100
+    assert rows["sb3-sac", "0"]["solved"] == "False" and "started" not in result.stdout
+    assert (tmp_path / "time_to_solve.png").is_file()
