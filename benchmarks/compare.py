@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = plot(runs, args.env, Path(args.out) if args.out else plot_dir / f"ddpg_vs_sac_{args.env}.png")
     for algo, files in runs.items():
-        print(f"{algo}: {len(files)} run(s): {', '.join(str(scores.parent) for scores, _ in files)}")
+        print(f"{algo}: {len(files)} run(s): {', '.join(str(scores) for scores, _ in files)}")
     print(f"figure: {out}")
     return 0
 
