@@ -511,6 +511,24 @@ def running_mean(scores: list[float], window: int = 100) -> np.ndarray:
     return (c[1:] - c[np.arange(1, len(x) + 1) - n]) / n
 
 
+def _plot(panels: int = 1, height: float = 4.5):
+    """A matplotlib (Agg) figure of `panels` stacked axes sharing x: (pyplot, figure, axes)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(panels, 1, figsize=(8, height), sharex=True, squeeze=False)
+    return plt, fig, axes[:, 0]
+
+
+def _save(plt: Any, fig: Any, figure_file: Path) -> Path:
+    """Lay out, write the figure atomically and close it."""
+    fig.tight_layout()
+    with atomic_path(figure_file) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return Path(figure_file)
+
+
 def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path, title: str,
                         solved_score: float | None = SOLVED_SCORE, minutes: list[float] | None = None) -> Path:
     """Draw raw scores, the 100-episode running mean and the solved line; write the scores as CSV beside it.
@@ -521,10 +539,6 @@ def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path
 
     Returns the CSV's path. Both files are written atomically.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     figure_file = Path(figure_file)
     avg = running_mean(scores)
     episodes = np.arange(1, len(scores) + 1)
@@ -535,7 +549,7 @@ def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path
     with atomic_path(csv_file) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    plt, fig, (ax,) = _plot()
     ax.plot(episodes, scores, color="tab:blue", alpha=0.35, lw=0.8, label="episode score")
     ax.plot(episodes, avg, color="tab:blue", lw=2, label="mean of last 100 episodes")
     if solved_score is not None:
@@ -545,10 +559,7 @@ def plot_learning_curve(scores: list[float], steps: list[int], figure_file: Path
     ax.set_title(title)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(figure_file) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, figure_file)
     return csv_file
 
 
@@ -569,6 +580,12 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     return returns
 
 
+def last_episode(memory: Any, episode_len: int) -> np.ndarray:
+    """The buffer slots of the last `episode_len` transitions stored (at most the whole buffer), oldest first."""
+    n = min(episode_len, len(memory))
+    return (memory.mem_cntr - n + np.arange(n)) % memory.mem_size
+
+
 def q_bias_row(agent: Any, episode_len: int, gamma: float) -> dict[str, float]:
     """The critic's estimate at the last episode's states beside the discounted return obtained from them.
 
@@ -577,8 +594,8 @@ def q_bias_row(agent: Any, episode_len: int, gamma: float) -> dict[str, float]:
     the episode, its last 1/(1 - gamma) states are left out: their obtained return misses what came after.
     """
     memory = agent.memory
-    n = min(episode_len, len(memory))
-    index = (memory.mem_cntr - n + np.arange(n)) % memory.mem_size
+    index = last_episode(memory, episode_len)
+    n = len(index)
     returns = discounted_returns(memory.reward_memory[index], gamma)
     if memory.terminal_memory[index[-1]] == 0:  # truncated, not terminated
         horizon = round(1 / (1 - gamma)) if gamma < 1 else n
@@ -600,25 +617,9 @@ def write_csv(rows: list[dict], csv_file: Path) -> Path:
     return Path(csv_file)
 
 
-def _plot(figure_file: Path, panels: int = 1, height: float = 4.5):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(panels, 1, figsize=(8, height), sharex=True, squeeze=False)
-    return plt, fig, axes[:, 0]
-
-
-def _save(plt: Any, fig: Any, figure_file: Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(figure_file) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return Path(figure_file)
-
-
 def plot_q_bias(rows: list[dict], figure_file: Path, title: str) -> Path:
     """The critic's estimate against the return actually obtained, over training (and their difference)."""
-    plt, fig, (top, bottom) = _plot(figure_file, panels=2, height=6)
+    plt, fig, (top, bottom) = _plot(panels=2, height=6)
     steps = [r["env_steps"] for r in rows]
     top.plot(steps, [r["real_return"] for r in rows], "k.-", lw=1.5, label="discounted return obtained")
     for name in [k for k in rows[0] if k not in ("episode", "env_steps", "real_return", "states")]:
@@ -638,7 +639,7 @@ def plot_q_bias(rows: list[dict], figure_file: Path, title: str) -> Path:
 
 def plot_alpha(rows: list[dict], figure_file: Path, title: str) -> Path:
     """SAC's temperature alpha and the policy's entropy estimate over training, with the target entropy."""
-    plt, fig, (top, bottom) = _plot(figure_file, panels=2, height=6)
+    plt, fig, (top, bottom) = _plot(panels=2, height=6)
     steps = [r["env_steps"] for r in rows]
     top.plot(steps, [r["alpha"] for r in rows], ".-", color="tab:purple")
     top.set_yscale("log")
@@ -724,8 +725,7 @@ class Progress:
             row = q_bias_row(self.agent, episode_len, self.gamma)
             self.q_bias.append(dict(episode=episode, env_steps=total_steps, **row))
             if hasattr(self.agent, "log_alpha"):  # SAC: the temperature and the entropy it steers
-                n = min(episode_len, len(self.agent.memory))
-                index = (self.agent.memory.mem_cntr - n + np.arange(n)) % self.agent.memory.mem_size
+                index = last_episode(self.agent.memory, episode_len)
                 states = torch.as_tensor(self.agent.memory.state_memory[index], device=self.agent.device)
                 self.alpha.append(dict(episode=episode, env_steps=total_steps, alpha=float(self.agent.alpha),
                                        entropy=float(self.agent.policy_entropy(states)),
