@@ -3,11 +3,22 @@
 As in the DDPG paper and the lecture's code, the action enters the critic at its second layer, the output
 layers start near zero (uniform +-3e-3), and LayerNorm after each hidden layer is an option (the lecture's
 code uses it; off by default here, see README "Differences from the lecture").
+ReLUs work in place (a Linear layer's backward needs its input, not its output), which saves writing a
+new [batch, hidden] tensor for each.
 """
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+
+def _input_layer(in_dims: int, out_dims: int) -> nn.Linear:
+    """A layer fed the raw state or action, with its weight W [out, in] stored column-major: the same values and
+    shape, but with so few inputs (2 to 23 here) MKL computes this layer's gradients 2 to 4x faster in that
+    layout (see README, "Performance: update speed")."""
+    layer = nn.Linear(in_dims, out_dims)
+    layer.weight = nn.Parameter(layer.weight.detach().T.contiguous().T)
+    return layer
 
 
 def _final_layer(in_dims: int, out_dims: int) -> nn.Linear:
@@ -28,7 +39,7 @@ class ActorNetwork(nn.Module):
     def __init__(self, input_dims: int, n_actions: int, action_low: np.ndarray, action_high: np.ndarray,
                  fc1_dims: int = 256, fc2_dims: int = 256, layer_norm: bool = False) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(input_dims, fc1_dims)
+        self.fc1 = _input_layer(input_dims, fc1_dims)
         self.bn1 = _norm(fc1_dims, layer_norm)
         self.fc2 = nn.Linear(fc1_dims, fc2_dims)
         self.bn2 = _norm(fc2_dims, layer_norm)
@@ -39,8 +50,8 @@ class ActorNetwork(nn.Module):
         self.register_buffer("action_bias", (high + low) / 2)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn1(self.fc1(state)))
-        x = F.relu(self.bn2(self.fc2(x)))
+        x = F.relu(self.bn1(self.fc1(state)), inplace=True)
+        x = F.relu(self.bn2(self.fc2(x)), inplace=True)
         return torch.tanh(self.mu(x)) * self.action_scale + self.action_bias
 
 
@@ -50,15 +61,15 @@ class CriticNetwork(nn.Module):
     def __init__(self, input_dims: int, n_actions: int, fc1_dims: int = 256, fc2_dims: int = 256,
                  layer_norm: bool = False) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(input_dims, fc1_dims)
+        self.fc1 = _input_layer(input_dims, fc1_dims)
         self.bn1 = _norm(fc1_dims, layer_norm)
         self.fc2 = nn.Linear(fc1_dims, fc2_dims)
         self.bn2 = _norm(fc2_dims, layer_norm)
-        self.action_value = nn.Linear(n_actions, fc2_dims)
+        self.action_value = _input_layer(n_actions, fc2_dims)
         self.q = _final_layer(fc2_dims, 1)
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        state_value = F.relu(self.bn1(self.fc1(state)))
+        state_value = F.relu(self.bn1(self.fc1(state)), inplace=True)
         state_value = self.bn2(self.fc2(state_value))
-        state_action_value = F.relu(state_value + self.action_value(action))
+        state_action_value = F.relu(state_value + self.action_value(action), inplace=True)
         return self.q(state_action_value)

@@ -2,6 +2,8 @@
 
 The actor is a tanh-squashed Gaussian: u ~ N(mu(s), sigma(s)^2), a = tanh(u) scaled to the action bounds.
 Its log-probability needs the change-of-variables correction for tanh (SAC paper, Appendix C, Eq. 21).
+ReLUs work in place (a Linear layer's backward needs its input, not its output), which saves writing a
+new [batch, hidden] tensor for each.
 """
 import math
 
@@ -13,13 +15,22 @@ import torch.nn.functional as F
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = -20.0, 2.0
 
 
+def _input_layer(in_dims: int, out_dims: int) -> nn.Linear:
+    """A layer fed the raw state or action, with its weight W [out, in] stored column-major: the same values and
+    shape, but with so few inputs (2 to 23 here) MKL computes this layer's gradients 2 to 4x faster in that
+    layout (see README, "Performance: update speed")."""
+    layer = nn.Linear(in_dims, out_dims)
+    layer.weight = nn.Parameter(layer.weight.detach().T.contiguous().T)
+    return layer
+
+
 class ActorNetwork(nn.Module):
     """pi(a|s): a Gaussian head (mean mu, log-std clamped to [-20, 2]) over the pre-squash action u."""
 
     def __init__(self, input_dims: int, n_actions: int, action_low: np.ndarray, action_high: np.ndarray,
                  fc1_dims: int = 256, fc2_dims: int = 256) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(input_dims, fc1_dims)
+        self.fc1 = _input_layer(input_dims, fc1_dims)
         self.fc2 = nn.Linear(fc1_dims, fc2_dims)
         self.mu = nn.Linear(fc2_dims, n_actions)
         self.log_sigma = nn.Linear(fc2_dims, n_actions)
@@ -32,8 +43,8 @@ class ActorNetwork(nn.Module):
 
     def forward(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and clamped log-std of the Gaussian over u."""
-        x = F.relu(self.fc1(state))
-        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc1(state), inplace=True)
+        x = F.relu(self.fc2(x), inplace=True)
         log_sigma = torch.clamp(self.log_sigma(x), LOG_SIGMA_MIN, LOG_SIGMA_MAX)
         return self.mu(x), log_sigma
 
@@ -65,11 +76,11 @@ class CriticNetwork(nn.Module):
 
     def __init__(self, input_dims: int, n_actions: int, fc1_dims: int = 256, fc2_dims: int = 256) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(input_dims + n_actions, fc1_dims)
+        self.fc1 = _input_layer(input_dims + n_actions, fc1_dims)
         self.fc2 = nn.Linear(fc1_dims, fc2_dims)
         self.q = nn.Linear(fc2_dims, 1)
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.fc1(torch.cat([state, action], dim=-1)))
-        x = F.relu(self.fc2(x))
+        x = F.relu(self.fc1(torch.cat([state, action], dim=-1)), inplace=True)
+        x = F.relu(self.fc2(x), inplace=True)
         return self.q(x)

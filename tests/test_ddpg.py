@@ -41,6 +41,26 @@ def test_network_shapes_and_action_bounds(ddpg):
     assert torch.allclose(mu(torch.randn(5, 3)), torch.tensor([0.0, 0.5]).expand(5, 2))
 
 
+
+def test_input_layers_are_column_major_linear_layers_through_learn_and_load(ddpg, tmp_path):
+    """The layers fed the raw state or action store W column-major (for MKL's faster gradients, see networks.py)
+    and still compute x W^T + b; learning and loading keep that layout."""
+    agent = make_agent(ddpg)
+    for _ in range(8):
+        agent.remember(np.random.randn(3), np.random.rand(2), 1.0, np.random.randn(3), False)
+    agent.learn()
+    agent.save_models(tmp_path)
+    other = make_agent(ddpg, seed=1)
+    other.load_models(tmp_path)
+    for net in (agent, other):
+        for layer in (net.mu.fc1, net.Q.fc1, net.Q.action_value, net.mu_target.fc1, net.Q_target.action_value):
+            W = layer.weight
+            assert W.stride() == (1, W.shape[0]), "column-major: W[i, j] and W[i + 1, j] are neighbours"
+            x = torch.randn(5, layer.in_features)
+            expected = x @ W.detach().contiguous().T + layer.bias.detach()
+            torch.testing.assert_close(layer(x), expected)
+        assert net.Q.fc2.weight.is_contiguous()  # the wide layers keep PyTorch's usual layout
+
 def test_target_networks_start_as_exact_copies(ddpg):
     agent = make_agent(ddpg)
     for net, target in ((agent.mu, agent.mu_target), (agent.Q, agent.Q_target)):

@@ -71,6 +71,24 @@ def test_log_prob_matches_float64_density_of_the_squashed_action(sac, monkeypatc
     assert np.allclose(a.detach().numpy(), np.tanh(u) * scale + np.array([0.0, 0.5]), atol=1e-6)
 
 
+
+def test_input_layers_are_column_major_linear_layers_through_learn_and_load(sac, tmp_path):
+    """The layers fed the raw state (and action) store W column-major (for MKL's faster gradients, see
+    networks.py) and still compute x W^T + b; learning and loading keep that layout."""
+    agent = make_agent(sac, seed=1)
+    fill(agent, 8)
+    agent.learn()
+    agent.save_models(tmp_path)
+    other = make_agent(sac, seed=2)
+    other.load_models(tmp_path)
+    for net in (agent, other):
+        for layer in (net.pi.fc1, net.Q1.fc1, net.Q2.fc1, net.Q1_target.fc1, net.Q2_target.fc1):
+            W = layer.weight
+            assert W.stride() == (1, W.shape[0]), "column-major: W[i, j] and W[i + 1, j] are neighbours"
+            x = torch.randn(5, layer.in_features)
+            torch.testing.assert_close(layer(x), x @ W.detach().contiguous().T + layer.bias.detach())
+        assert net.Q1.fc2.weight.is_contiguous()  # the wide layers keep PyTorch's usual layout
+
 def test_log_prob_stays_finite_and_exact_at_u_20(sac, monkeypatch):
     pi = sac.networks.ActorNetwork(3, 1, np.array([-1.0]), np.array([1.0]), 8, 8)
     fixed_gaussian(pi, [0.0], [0.0])
