@@ -11,12 +11,15 @@ one critic, no policy delay and no target noise). Within each repeat every confi
 SB3's alternating (which goes first alternates too), and each figure is the median over repeats, so a machine
 that gets busier mid-run skews every configuration alike. The FLOPs of one update come from
 torch.utils.flop_counter; the floor is those FLOPs at the machine's fp32 matmul rate, timed in the same run.
+"Matmuls alone" replays the update's own matrix products (recorded with their shapes and layouts, backward
+included) back to back on fresh tensors: what the update would cost if nothing else ran.
 
 SB3 is a benchmark-only dependency (`pip install -r requirements.txt -r benchmarks/requirements.txt`); without
 it the script times our side only and says so. Writes benchmarks/results/update_speed.csv and .md.
 """
 import argparse
 import contextlib
+import copy
 import importlib
 import io
 import sys
@@ -26,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +112,49 @@ def update_flops(update: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
+MATMULS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
+           torch.ops.aten.baddbmm.default}
+
+
+class MatmulRecorder(TorchDispatchMode):
+    """Records each matrix product that runs under it (backward passes included): operator, argument shapes and
+    strides (layouts matter to MKL's speed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in MATMULS:
+            self.calls.append((func, [(a.shape, a.stride()) if isinstance(a, torch.Tensor) else a for a in args],
+                               dict(kwargs or {})))
+        return func(*args, **(kwargs or {}))
+
+
+def matmul_replay(update: Callable[[], object]) -> Callable[[], None]:
+    """The matrix products of one call of `update`, alone: a function that runs each of them once on tensors of
+    the same shapes and layouts, with nothing between them. Its time is the update's matmul work at the rate
+    these shapes reach here; the rest of an update's time is everything else."""
+    with MatmulRecorder() as recorder:
+        update()
+    calls = []
+    for func, specs, kwargs in recorder.calls:
+        args = []
+        for spec in specs:
+            if isinstance(spec, tuple):
+                shape, stride = spec
+                storage = 1 + sum((n - 1) * st for n, st in zip(shape, stride))
+                args.append(torch.randn(storage).as_strided(shape, stride))
+            else:
+                args.append(spec)
+        calls.append((func, args, kwargs))
+
+    def replay() -> None:
+        for func, args, kwargs in calls:
+            func(*args, **kwargs)
+    return replay
+
+
 def matmul_gflops(seconds: float = 1.0) -> float:
     """The machine's fp32 matmul rate at these networks' sizes: the floor an update cannot beat."""
     a, b = torch.randn(256, 256), torch.randn(256, 400)
@@ -127,6 +174,7 @@ def measure(threads: int, repeats: int, updates: int, with_sb3: bool, matmul_sec
     peak = matmul_gflops(matmul_seconds)
     runners: dict[tuple, dict[str, Callable[[int], object]]] = {}
     flops: dict[tuple, dict[str, int]] = {}
+    replays: dict[tuple, dict[str, Callable[[], None]]] = {}
     for c in CONFIGS:
         algo, sizes, batch, compare = c
         agent = make_agent(algo, sizes, batch)
@@ -135,11 +183,13 @@ def measure(threads: int, repeats: int, updates: int, with_sb3: bool, matmul_sec
             model = make_sb3(algo, sizes, batch)
             runners[c]["sb3"] = lambda k, model=model, batch=batch: model.train(gradient_steps=k, batch_size=batch)
         flops[c] = {side: update_flops(lambda run=run: run(1)) for side, run in runners[c].items()}
+        replays[c] = {side: matmul_replay(lambda run=run: run(1)) for side, run in runners[c].items()}
     torch.set_num_threads(threads)  # in case building a model changed it
     for sides in runners.values():  # warm-up: first calls allocate and fill caches
         for run in sides.values():
             run(5)
     times: dict[tuple, dict[str, list[float]]] = {c: {side: [] for side in sides} for c, sides in runners.items()}
+    matmul_times = copy.deepcopy(times)
     for i in range(repeats):
         for c, sides in runners.items():
             order = list(sides) if i % 2 == 0 else list(sides)[::-1]  # alternate which side goes first
@@ -147,6 +197,10 @@ def measure(threads: int, repeats: int, updates: int, with_sb3: bool, matmul_sec
                 start = time.perf_counter()
                 sides[side](updates)
                 times[c][side].append((time.perf_counter() - start) / updates)
+                start = time.perf_counter()
+                for _ in range(updates):
+                    replays[c][side]()
+                matmul_times[c][side].append((time.perf_counter() - start) / updates)
     rows = []
     for c in CONFIGS:
         algo, sizes, batch, compare = c
@@ -159,8 +213,9 @@ def measure(threads: int, repeats: int, updates: int, with_sb3: bool, matmul_sec
                 row[f"{side}_updates_per_s"] = 1 / seconds
                 row[f"{side}_mflop"] = flops[c][side] / 1e6
                 row[f"{side}_x_floor"] = seconds / (flops[c][side] / (peak * 1e9))
+                row[f"{side}_matmul_ms"] = float(np.median(matmul_times[c][side])) * 1e3
             else:
-                row.update({f"{side}_{k}": None for k in ("ms", "updates_per_s", "mflop", "x_floor")})
+                row.update({f"{side}_{k}": None for k in ("ms", "updates_per_s", "mflop", "x_floor", "matmul_ms")})
         row["ours_vs_sb3"] = row["sb3_ms"] / row["ours_ms"] if row["sb3_ms"] else None
         row["compared"] = "sb3" if compare else "ours only"
         rows.append(row)
@@ -175,13 +230,15 @@ def markdown(rows: list[dict], header_lines: list[str]) -> str:
     """The table: one row per configuration and thread count; ours/SB3 > 1 means ours is faster."""
     lines = header_lines + [
         "", "| algo | hidden | batch | threads | ours ms | SB3 ms | ours/SB3 updates/s | ours MFLOP | SB3 MFLOP "
-        "| matmul GFLOP/s | ours x floor | SB3 x floor |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| matmul GFLOP/s | ours x floor | SB3 x floor | ours: matmuls alone ms | SB3: matmuls alone ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sb3_ms = fmt(r["sb3_ms"], ".2f") if r["compared"] == "sb3" else "ours only"
         ratio = fmt(r["ours_vs_sb3"], ".2f") + ("x" if r["ours_vs_sb3"] else "")
         lines.append(f"| {r['algo']} | {r['hidden']} | {r['batch']} | {r['threads']} | {r['ours_ms']:.2f} | "
                      f"{sb3_ms} | {ratio} | {r['ours_mflop']:.0f} | {fmt(r['sb3_mflop'], '.0f')} | "
-                     f"{r['matmul_gflops']:.0f} | {r['ours_x_floor']:.2f} | {fmt(r['sb3_x_floor'], '.2f')} |")
+                     f"{r['matmul_gflops']:.0f} | {r['ours_x_floor']:.2f} | {fmt(r['sb3_x_floor'], '.2f')} | "
+                     f"{r['ours_matmul_ms']:.2f} | {fmt(r['sb3_matmul_ms'], '.2f')} |")
     return "\n".join(lines) + "\n"
 
 

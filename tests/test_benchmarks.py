@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parent.parent
 HAS_SB3 = importlib.util.find_spec("stable_baselines3") is not None
 TINY_OURS = ["--max-steps", "400", "--learning-starts", "200",
@@ -37,9 +39,9 @@ def test_update_speed_times_every_configuration(tmp_path):
     for r in rows:
         assert r["threads"] == "1"
         assert all(float(r[k]) > 0 for k in ("ours_ms", "ours_updates_per_s", "ours_mflop", "ours_x_floor",
-                                              "matmul_gflops"))
+                                              "matmul_gflops", "ours_matmul_ms"))
         if HAS_SB3 and r["compared"] == "sb3":
-            assert all(float(r[k]) > 0 for k in ("sb3_ms", "sb3_mflop", "sb3_x_floor", "ours_vs_sb3"))
+            assert all(float(r[k]) > 0 for k in ("sb3_ms", "sb3_mflop", "sb3_x_floor", "ours_vs_sb3", "sb3_matmul_ms"))
         else:
             assert r["sb3_ms"] == r["ours_vs_sb3"] == ""
     assert sum(r["compared"] == "ours only" for r in rows) == 2  # our default sizes have no SB3 twin
@@ -47,6 +49,34 @@ def test_update_speed_times_every_configuration(tmp_path):
         assert "stable-baselines3 is not installed" in result.stdout
     table = (tmp_path / "update_speed.md").read_text()
     assert table.count("\n| ddpg |") == 3 and table.count("\n| sac |") == 3
+
+
+def test_matmul_replay_runs_the_same_products_as_the_update(monkeypatch):
+    """The replay holds each matrix product of the recorded call, forward and backward, with its shapes and
+    layout (a transposed weight stays transposed), and nothing else."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import update_speed
+    W = torch.randn(5, 4, requires_grad=True)  # used as x @ W.t(), as nn.Linear does
+    x = torch.randn(3, 4)
+
+    def update():
+        (torch.relu(x @ W.t()) * 2).sum().backward()
+
+    seen = []
+    real = torch.ops.aten.mm.default
+
+    class Spy(update_speed.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is real:
+                seen.append([(a.shape, a.stride()) for a in args])
+            return func(*args, **(kwargs or {}))
+
+    replay = update_speed.matmul_replay(update)
+    with Spy():
+        replay()
+    # forward x [3, 4] @ W^T [4, 5] (a column-major view); backward dL/dW = g^T [5, 3] @ x [3, 4]
+    assert seen == [[(torch.Size([3, 4]), (4, 1)), (torch.Size([4, 5]), (1, 4))],
+                    [(torch.Size([5, 3]), (1, 5)), (torch.Size([3, 4]), (4, 1))]]
 
 
 def test_time_to_solve_writes_a_row_a_run_and_skips_sb3_when_absent(tmp_path):
