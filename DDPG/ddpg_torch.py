@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rlharness.checkpoints import load_state_dicts, save_state_dicts
 
 from buffer import ReplayBuffer
 from networks import ActorNetwork, CriticNetwork
-from utils import load_state_dicts, save_state_dicts
 
 
 class Agent:
@@ -96,10 +96,32 @@ class Agent:
         """Soft target update theta' <- tau theta + (1 - tau) theta' (lerp: theta' + tau (theta - theta'))."""
         torch._foreach_lerp_(self._target, self._online, self.tau if tau is None else tau)
 
+    # -----------------------------------------------------------------------------------------------------
+    # What the training run records and restores (the shared machinery asks every agent the same)
+    # -----------------------------------------------------------------------------------------------------
+    critic_labels = {"Q": "Q(s, mu(s))"}  # the critic record's legend
+
     @torch.no_grad()
     def critic_estimates(self, states: torch.Tensor) -> dict[str, torch.Tensor]:
         """The critic's value of the policy at each state, Q(s, mu(s)) (for the maximization-bias plot)."""
         return {"Q": self.Q(states, self.mu(states)).view(-1)}
+
+    def diagnostics(self, states: torch.Tensor) -> dict[str, dict[str, float]]:
+        """Records of DDPG's own beside the critic's: none."""
+        return {}
+
+    def rng_state(self) -> dict:
+        """The generators the agent draws from: the buffer's sampler and the noise process N."""
+        state = {"buffer": self.memory.rng.bit_generator.state}
+        if self.noise is not None:
+            state["noise"] = self.noise.state_dict()
+        return state
+
+    def set_rng_state(self, state: dict) -> None:
+        """Put back what rng_state() returned (for --resume)."""
+        self.memory.rng.bit_generator.state = state["buffer"]
+        if "noise" in state and self.noise is not None:
+            self.noise.load_state_dict(state["noise"])
 
     # -----------------------------------------------------------------------------------------------------
     # Checkpoints: one state_dict per network, as in the lecture, plus the optimisers

@@ -13,12 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rlharness.cli import flag, non_negative, positive, read_config, run_main, select_device, unit_interval
+from rlharness.envs import agent_sizes, make_env
+from rlharness.evaluation import evaluate_saved
+from rlharness.run import StopRequest, TrainingRun
+from rlharness.seeding import seed_everything
 
 from ddpg_torch import Agent
 from noise import GaussianActionNoise, OUActionNoise
-from utils import (PLOT_DIR, TMP_DIR, Progress, StopRequest, agent_sizes, check_writable, evaluate_saved, flag,
-                   keep_previous_run, make_env, non_negative, parse_config, positive, resume_config, run_main,
-                   seed_everything, select_device, unit_interval)
+from utils import plot_learning_curve
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: tmp/ and plots/ live here
 
 
 @dataclass
@@ -58,8 +63,8 @@ class Config:
                          non_negative, ">= 0")
     gif: bool = flag(False, "with --evaluate: record the first episode as plots/ddpg_<env>.gif")
     render: bool = flag(False, "with --evaluate: show the episodes in a window (needs a display)")
-    chkpt_dir: str = flag(str(TMP_DIR / "ddpg"), "checkpoint folder (best/ and latest/ inside)")
-    plot_dir: str = flag(str(PLOT_DIR), "folder for the score curve PNG and CSV")
+    chkpt_dir: str = flag(str(ROOT / "tmp" / "ddpg"), "checkpoint folder (best/ and latest/ inside)")
+    plot_dir: str = flag(str(ROOT / "plots"), "folder for the score curve PNG and CSV")
 
 
 def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
@@ -79,19 +84,14 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
 def train(cfg: Config, device: torch.device) -> int:
     """The lecture's training loop: episodes of act, store, learn; keep the best agent by 100-game average."""
     env = make_env(cfg.env, cfg.seed)
-    check_writable(cfg.chkpt_dir, cfg.plot_dir)
-    if not cfg.resume and (previous := keep_previous_run(Path(cfg.chkpt_dir))):
-        print(f"moved the earlier run's checkpoints to {previous}")
     sizes = agent_sizes(cfg.env, env, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims, layer_norm=cfg.layer_norm)
     agent = make_agent(cfg, env, device, sizes)
-    progress = Progress(agent, env, sizes, cfg, "ddpg")
-    total_steps = progress.resume() if cfg.resume else 0  # --resume: agent, scores, counters and RNGs from latest/
-    if cfg.resume:
-        print(f"resuming after episode {len(progress.scores)} and {total_steps} env steps")
+    run = TrainingRun(agent, env, sizes, cfg, "ddpg")  # checkpoints, --resume, CSVs, critic record
+    score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
     seed = None if cfg.resume else cfg.seed  # the env is seeded once; a resumed run restored its generator
     with StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the current step, then save and plot below
-        for i in range(len(progress.scores), cfg.episodes):
+        for i in range(len(score_history), cfg.episodes):
             observation, _ = env.reset(seed=seed)
             seed = None
             agent.noise.reset()
@@ -111,21 +111,29 @@ def train(cfg: Config, device: torch.device) -> int:
                 total_steps += 1
             if not done:  # the step budget ran out or a stop was asked for mid-episode: no score for it
                 break
-            print(progress.end_episode(score, total_steps, losses), flush=True)
-            if progress.reached(cfg.stop_score):
-                print(f"reached a 100-episode mean of {progress.avg_score:.1f} >= {cfg.stop_score:g}: stopping")
+            run.check_losses(losses, total_steps)  # NaN or inf: stop before anything is saved
+            score_history.append(score)
+            avg_score = np.mean(score_history[-100:])
+            if avg_score > best_score:
+                best_score = avg_score
+                run.save_best()  # agent.save_models() into tmp/ddpg/best/, what --evaluate loads
+            print(f"episode {i + 1:4d} score {score:8.1f} average score {avg_score:8.1f}",
+                  run.end_episode(total_steps, best_score), flush=True)  # + latest/ every --save-every
+            if len(score_history) >= 100 and avg_score >= cfg.stop_score:
+                print(f"reached a 100-episode mean of {avg_score:.1f} >= {cfg.stop_score:g}: stopping")
                 break
         env.close()
         if stop:
             print(f"stopped by {stop.signal_name} after {total_steps} env steps: saving")
-        print("\n".join(progress.finish(total_steps)))  # a signal now waits until the files are written
+        run.finish(total_steps, best_score)  # latest/, the CSVs; a signal now waits until the files are written
+        if score_history:
+            plot_learning_curve(list(range(1, len(score_history) + 1)), score_history, run.figure_file, "DDPG",
+                                cfg.env)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_config(Config, argv, description=__doc__.splitlines()[0])
-    if cfg.resume:  # the saved run's flags, with the run-length flags given now
-        cfg = resume_config(Config, argv, __doc__.splitlines()[0], Path(cfg.chkpt_dir))
+    cfg = read_config(Config, argv, __doc__.splitlines()[0])  # --resume: the saved run's flags
     device = select_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rlharness.checkpoints import load_state_dicts, save_state_dicts
 
 from buffer import ReplayBuffer
 from networks import ActorNetwork, CriticNetwork
-from utils import load_state_dicts, save_state_dicts
 
 
 class Agent:
@@ -127,6 +127,11 @@ class Agent:
         """Polyak target update phi'_i <- tau phi_i + (1 - tau) phi'_i (lerp: phi' + tau (phi - phi'))."""
         torch._foreach_lerp_(self._target, self._online, self.tau if tau is None else tau)
 
+    # -----------------------------------------------------------------------------------------------------
+    # What the training run records and restores (the shared machinery asks every agent the same)
+    # -----------------------------------------------------------------------------------------------------
+    critic_labels = {"min_Q": "min(Q1, Q2)(s, a~)", "Q1": "Q1(s, a~)", "Q2": "Q2(s, a~)"}  # the record's legend
+
     @torch.no_grad()
     def critic_estimates(self, states: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each critic's and the twin minimum's value at (s, a~), a~ ~ pi(.|s) (for the maximization-bias plot)."""
@@ -139,6 +144,19 @@ class Agent:
         """H(pi(.|s)) ~ -1/|S| sum log pi(a~|s), a~ ~ pi(.|s): the entropy that automatic alpha steers to -|A|."""
         _, log_pi = self.pi.sample_normal(states)
         return -log_pi.mean()
+
+    def diagnostics(self, states: torch.Tensor) -> dict[str, dict[str, float]]:
+        """The temperature alpha and the policy entropy it steers towards the target -|A| (utils.plot_alpha)."""
+        return {"alpha": dict(alpha=float(self.alpha), entropy=float(self.policy_entropy(states)),
+                              target_entropy=self.target_entropy)}
+
+    def rng_state(self) -> dict:
+        """The generator the agent draws from besides torch's: the buffer's sampler."""
+        return {"buffer": self.memory.rng.bit_generator.state}
+
+    def set_rng_state(self, state: dict) -> None:
+        """Put back what rng_state() returned (for --resume)."""
+        self.memory.rng.bit_generator.state = state["buffer"]
 
     # -----------------------------------------------------------------------------------------------------
     # Checkpoints: one state_dict per network, plus the optimisers and log alpha

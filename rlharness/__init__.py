@@ -1,0 +1,20 @@
+"""The training machinery that DDPG/ and SAC/ share, one module per concern.
+
+None of it is in the lecture's algorithm boxes: it is what the lecture's scripts grow into once they must run
+anywhere, resume after a crash and fail politely. Imports run one way, from the bottom of this list up:
+
+    errors       UsageError and TrainingDiverged (what main_*.py turns into one line and an exit code)
+    files        atomic writes, data-only checkpoint reads, writable-folder checks
+    envs         make_env (LunarLander's particle fix, MuJoCo off-screen) and agent_sizes
+    seeding      seed_everything and the state of every random generator a run draws from
+    checkpoints  saved agents (one state_dict per network plus agent.json), folder swaps, the training state
+    cli          flags generated from a config dataclass, --resume's flags, devices, run_main
+    plots        running_mean, the scores CSV and the figure helpers
+    diagnostics  the critic's estimate beside the return obtained (maximization bias) and the agent's records
+    evaluation   --evaluate: deterministic episodes, a GIF of the first
+    run          TrainingRun (best/ and latest/ saves, --resume, the CSVs) and StopRequest (Ctrl-C, SIGTERM)
+
+It never asks what kind of agent it holds. An agent answers through these methods and attributes:
+choose_action(observation, evaluate), save_models(dir), load_models(dir), memory (the replay buffer), device,
+critic_estimates(states) with critic_labels, diagnostics(states), rng_state() and set_rng_state(states).
+"""

@@ -1,0 +1,118 @@
+"""Saved agents: one state_dict file per network and optimiser (as in the lecture) plus agent.json.
+
+A checkpoint folder is written whole as <name>.new/ and then swapped in, so a crash at any instant leaves one
+complete checkpoint. Everything is read with weights_only (data, never code); every problem is a UsageError.
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from rlharness.errors import UsageError
+from rlharness.envs import agent_sizes
+from rlharness.files import first_line, load_checkpoint, save_atomic, write_text_atomic
+
+
+def save_state_dicts(parts: dict, chkpt_dir: Path) -> None:
+    """Write each part's state_dict to chkpt_dir/<name>.pt (the lecture's one file per network), atomically."""
+    for name, part in parts.items():
+        save_atomic(part.state_dict(), Path(chkpt_dir) / f"{name}.pt")
+
+
+def load_state_dicts(parts: dict, chkpt_dir: Path, device: Any = "cpu") -> None:
+    """Load what save_state_dicts wrote; a missing, corrupt or mismatched file is a UsageError."""
+    for name, part in parts.items():
+        path = Path(chkpt_dir) / f"{name}.pt"
+        state = load_checkpoint(path, device)
+        try:
+            part.load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise UsageError(f"checkpoint {path} does not fit this agent: {first_line(e)}") from None
+
+
+def save_agent(agent: Any, sizes: dict, chkpt_dir: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write a complete checkpoint folder: agent.save_models, agent.json (`sizes`) and `extra` {file name: object}.
+
+    Everything goes into <chkpt_dir>.new/ first; then the old folder is renamed to <chkpt_dir>.old/, the new one
+    into place, and the old one deleted. A crash at any instant leaves one complete checkpoint: either the old
+    or the new folder (recover_checkpoint() finishes an interrupted swap).
+    """
+    chkpt_dir = Path(chkpt_dir)
+    recover_checkpoint(chkpt_dir)
+    new, old = chkpt_dir.with_name(chkpt_dir.name + ".new"), chkpt_dir.with_name(chkpt_dir.name + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    agent.save_models(new)
+    for name, obj in (extra or {}).items():
+        save_atomic(obj, new / name)
+    write_text_atomic(json.dumps(sizes, indent=1), new / "agent.json")
+    if chkpt_dir.exists():
+        os.replace(chkpt_dir, old)
+    os.replace(new, chkpt_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_checkpoint(chkpt_dir: Path) -> None:
+    """Finish a save that a crash interrupted: put <chkpt_dir>.old/ back if the swap was cut short, and drop a
+    half-written <chkpt_dir>.new/."""
+    chkpt_dir = Path(chkpt_dir)
+    new, old = chkpt_dir.with_name(chkpt_dir.name + ".new"), chkpt_dir.with_name(chkpt_dir.name + ".old")
+    if old.exists():
+        if chkpt_dir.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, chkpt_dir)
+    shutil.rmtree(new, ignore_errors=True)
+
+
+def load_agent(chkpt_dir: Path, env_id: str, env: Any, build: Callable[[dict], Any]) -> Any:
+    """Read agent.json, check it fits `env`, build the agent with `build(sizes)` and load its networks."""
+    recover_checkpoint(chkpt_dir)
+    meta_file = Path(chkpt_dir) / "agent.json"
+    if not meta_file.is_file():
+        raise UsageError(f"no saved agent in {chkpt_dir} (train one first)")
+    try:
+        sizes = json.loads(meta_file.read_text())
+        saved = (sizes["env"], sizes["input_dims"], sizes["n_actions"])
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"corrupt checkpoint description {meta_file}") from None
+    if saved[0] != env_id:
+        raise UsageError(f"the saved agent in {chkpt_dir} was trained on {saved[0]}, not {env_id}")
+    here = agent_sizes(env_id, env)
+    if saved[1:] != (here["input_dims"], here["n_actions"]):
+        raise UsageError(f"the saved agent has observation/action sizes {saved[1:]}, {env_id} has "
+                         f"{(here['input_dims'], here['n_actions'])}")
+    agent = build(sizes)
+    agent.load_models(chkpt_dir)
+    return agent
+
+
+def keep_previous_run(chkpt_dir: Path) -> Path | None:
+    """Move an earlier run's best/ and latest/ into chkpt_dir/previous/ (replacing an older previous/).
+
+    A fresh run starts over without deleting what the last one saved. Returns previous/ if anything moved.
+    """
+    chkpt_dir = Path(chkpt_dir)
+    for name in ("best", "latest"):
+        recover_checkpoint(chkpt_dir / name)
+    earlier = [chkpt_dir / name for name in ("best", "latest") if (chkpt_dir / name).exists()]
+    if not earlier:
+        return None
+    previous = chkpt_dir / "previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    previous.mkdir(parents=True)
+    for folder in earlier:
+        os.replace(folder, previous / folder.name)
+    return previous
+
+
+def read_training_state(chkpt_dir: Path) -> dict:
+    """Load chkpt_dir/training_state.pt (weights_only); a missing or corrupt one is a UsageError."""
+    recover_checkpoint(chkpt_dir)
+    path = Path(chkpt_dir) / "training_state.pt"
+    if not path.is_file():
+        raise UsageError(f"no run to resume in {chkpt_dir} (no training_state.pt; start one without --resume)")
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or not {"config", "total_steps", "scores", "rng"} <= state.keys():
+        raise UsageError(f"cannot read checkpoint {path}: not a training state")
+    return state

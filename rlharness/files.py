@@ -1,0 +1,74 @@
+"""Files that survive a crash: atomic writes, checkpoints read as data only, folders checked before training."""
+import contextlib
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from rlharness.errors import UsageError
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write to; on success rename it into place, else delete it.
+
+    A crash mid-write never leaves a half-written file at `path`. The temporary name keeps the suffix, so
+    writers that pick the format from it (savefig, Pillow) still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save through atomic_path."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    """Write a text file through atomic_path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Any:
+    """torch.load with weights_only=True (a checkpoint is data, never code); problems become UsageErrors."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no saved agent at {path} (train one first)")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" in str(e):  # a pickled object: refused before any of it could run
+            raise UsageError(f"cannot read checkpoint {path}: it holds pickled Python objects, not tensors "
+                             "(refused unread; a checkpoint must be data only)") from None
+        raise UsageError(f"cannot read checkpoint {path}: corrupt file ({first_line(e)})") from None
+    except Exception as e:
+        raise UsageError(f"cannot read checkpoint {path}: {first_line(e)}") from None
+
+
+def first_line(e: Exception) -> str:
+    """An exception's message cut to its first line (or its type's name when it has none)."""
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def check_writable(*folders: Path) -> None:
+    """Fail before training, not after it, when a results folder cannot be written."""
+    for folder in folders:
+        try:
+            folder = Path(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write_test_{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise UsageError(f"cannot write to {folder}: {e.strerror}") from None

@@ -1,0 +1,195 @@
+"""Everything around the lecture's training loop that is not the lecture: saves, --resume, the CSVs, signals.
+
+main_*.py keeps the lecture's loop (score history, 100-episode average, save when it improves, the print);
+TrainingRun is what it calls for the rest, and StopRequest turns Ctrl-C and SIGTERM into a clean stop.
+"""
+import dataclasses
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from rlharness.checkpoints import keep_previous_run, load_agent, read_training_state, save_agent
+from rlharness.diagnostics import agent_records, plot_q_bias, q_bias_row
+from rlharness.errors import TrainingDiverged, UsageError
+from rlharness.files import check_writable, load_checkpoint
+from rlharness.plots import write_csv, write_scores_csv
+from rlharness.seeding import rng_states, set_rng_states
+
+
+class StopRequest:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a request that the training loop honours after the current step.
+
+    The loop then saves, plots and exits cleanly. A second signal stops at once (KeyboardInterrupt). SIGINT is
+    handled even where a shell started the run in the background with SIGINT ignored.
+    """
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict = {}
+
+    def __bool__(self) -> bool:
+        return self.signal_name is not None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self) -> "StopRequest":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+class TrainingRun:
+    """The bookkeeping of one training run: best/ and latest/ checkpoints, --resume, CSVs, the critic record.
+
+    best/ holds the agent with the best 100-episode mean (what --evaluate loads); latest/ is saved every
+    --save-every episodes and at the end with the training state (counters, score history, RNG states, the
+    config, and with --save-buffer the replay buffer), so --resume continues the run. On the first episode and
+    every Q_BIAS_EVERY episodes the critic's estimate is recorded beside the obtained return, with the agent's
+    own records (agent.diagnostics); finish() writes them as CSVs and the critic record as a figure.
+    """
+    Q_BIAS_EVERY = 5
+
+    def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, algo: str,
+                 log: Callable[[str], None] = print) -> None:
+        self.agent, self.env, self.sizes, self.log = agent, env, sizes, log
+        self.config = dataclasses.asdict(cfg)
+        self.resuming, self.save_every = cfg.resume, cfg.save_every
+        self.save_buffer, self.gamma = cfg.save_buffer, cfg.gamma
+        self.chkpt_dir, self.plot_dir = Path(cfg.chkpt_dir), Path(cfg.plot_dir)
+        self.figure_file = self.plot_dir / f"{algo}_{cfg.env}.png"  # the score curve; other files beside it
+        self.title = f"{algo.upper()} on {cfg.env}"
+        self.scores: list[float] = []  # the lecture's score_history: main_*.py appends to this list
+        self.steps: list[int] = []  # env steps at the end of each episode
+        self.minutes: list[float] = []  # wall-clock training time at the end of each episode
+        self.q_bias: list[dict] = []
+        self.records: dict[str, list[dict]] = {}  # the agent's own records by name, e.g. SAC's "alpha"
+        self.best_score = -math.inf
+        self.start = self.episode_start = time.perf_counter()
+        self.episode_start_steps = 0
+
+    def file(self, suffix: str) -> Path:
+        """A results file beside the score curve: file("_q_bias.csv") is plots/<algo>_<env>_q_bias.csv."""
+        return self.figure_file.with_name(self.figure_file.stem + suffix)
+
+    def begin(self) -> tuple[list[float], float, int]:
+        """Check the results folders, then start afresh or --resume; returns (score_history, best_score, steps).
+
+        A fresh run first moves an earlier run's best/ and latest/ into previous/.
+        """
+        check_writable(self.chkpt_dir, self.plot_dir)
+        if self.resuming:
+            total_steps = self._resume()
+            self.log(f"resuming after episode {len(self.scores)} and {total_steps} env steps")
+            return self.scores, self.best_score, total_steps
+        if previous := keep_previous_run(self.chkpt_dir):
+            self.log(f"moved the earlier run's checkpoints to {previous}")
+        return self.scores, self.best_score, 0
+
+    def check_losses(self, losses: tuple[torch.Tensor, ...] | None, total_steps: int) -> None:
+        """Stop the run (TrainingDiverged) if a loss of the episode's last learn() is NaN or inf, before anything
+        is saved, so the last good checkpoints stay. One check per episode: no per-step sync."""
+        if losses is not None and not torch.isfinite(torch.stack(losses)).all():
+            raise TrainingDiverged(f"a loss became NaN or inf in episode {len(self.scores) + 1} (env step "
+                                   f"{total_steps}); the last good checkpoints in {self.chkpt_dir} are kept")
+
+    def save_best(self) -> None:
+        """The lecture's save_models() when the average improved: the agent into best/, with agent.json."""
+        save_agent(self.agent, self.sizes, self.chkpt_dir / "best")
+
+    def end_episode(self, total_steps: int, best_score: float) -> str:
+        """Book the episode just appended to the score history; return the progress part of its line.
+
+        Records the critic (episode 1 and every Q_BIAS_EVERY) and saves latest/ every save_every episodes.
+        """
+        self.best_score = best_score
+        self.steps.append(int(total_steps))
+        self.minutes.append((time.perf_counter() - self.start) / 60)
+        episode = len(self.scores)
+        if episode == 1 or episode % self.Q_BIAS_EVERY == 0:
+            self._record_critic(episode, total_steps - self.episode_start_steps, total_steps)
+        if episode % self.save_every == 0:
+            self.save_latest(total_steps)
+        now = time.perf_counter()
+        speed = (total_steps - self.episode_start_steps) / max(now - self.episode_start, 1e-9)
+        self.episode_start, self.episode_start_steps = now, total_steps
+        return f"steps {total_steps:7d} steps/s {speed:6.0f} time {(now - self.start) / 60:6.1f} min"
+
+    def _record_critic(self, episode: int, episode_len: int, total_steps: int) -> None:
+        """Append the critic record and the agent's own records for the episode that just ended.
+
+        Estimates may sample (SAC's a~ ~ pi(.|s)): fork_rng keeps those draws out of training's random stream,
+        so a run learns the same with or without the record.
+        """
+        devices = [self.agent.device] if self.agent.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            at = dict(episode=episode, env_steps=total_steps)
+            self.q_bias.append(dict(at, **q_bias_row(self.agent, episode_len, self.gamma)))
+            for name, row in agent_records(self.agent, episode_len).items():
+                self.records.setdefault(name, []).append(dict(at, **row))
+
+    def save_latest(self, total_steps: int) -> None:
+        """Save the agent and the training state (and the buffer with --save-buffer) to latest/, atomically."""
+        state = dict(version=2, config=self.config, total_steps=total_steps,
+                     scores=[float(s) for s in self.scores],  # Python floats: numpy scalars need pickle
+                     steps=self.steps, minutes=self.minutes, best_score=float(self.best_score),
+                     q_bias=self.q_bias, records=self.records,
+                     elapsed_minutes=(time.perf_counter() - self.start) / 60, rng=rng_states(self.env, self.agent))
+        extra = {"training_state.pt": state}
+        if self.save_buffer:
+            extra["buffer.pt"] = self.agent.memory.state_dict()
+        save_agent(self.agent, self.sizes, self.chkpt_dir / "latest", extra)
+
+    def _resume(self) -> int:
+        """Load latest/ (networks, optimisers, counters, scores, RNG states, the buffer if saved).
+
+        Returns the run's env-step count. Without a saved buffer the run refills an empty one.
+        """
+        latest = self.chkpt_dir / "latest"
+        state = read_training_state(latest)
+        load_agent(latest, self.sizes["env"], self.env, lambda sizes: self.agent)
+        if (latest / "buffer.pt").is_file():
+            try:
+                self.agent.memory.load_state_dict(load_checkpoint(latest / "buffer.pt"))
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise UsageError(f"checkpoint {latest / 'buffer.pt'} does not fit this buffer: {e}") from None
+        self.scores[:] = state["scores"]
+        self.steps, self.minutes = list(state["steps"]), list(state["minutes"])
+        self.q_bias = list(state.get("q_bias", []))
+        # version 1 (before the shared package) kept SAC's one record, alpha, under its own key
+        self.records = state.get("records", {"alpha": state["alpha"]} if state.get("alpha") else {})
+        self.best_score = state["best_score"]
+        self.env.reset(seed=self.config["seed"])  # creates the env's generator; its saved state replaces it
+        set_rng_states(state["rng"], self.env, self.agent)
+        self.start = time.perf_counter() - 60 * state["elapsed_minutes"]
+        self.episode_start_steps = state["total_steps"]
+        return state["total_steps"]
+
+    def finish(self, total_steps: int, best_score: float) -> None:
+        """Save the final state to latest/, write the scores CSV, the critic record and the agent's records."""
+        self.best_score = best_score
+        self.save_latest(total_steps)
+        if self.scores:
+            csv_file = write_scores_csv(self.scores, self.steps, self.figure_file.with_suffix(".csv"), self.minutes)
+            self.log(f"scores: {csv_file}  curve: {self.figure_file}")
+        if self.q_bias:
+            write_csv(self.q_bias, self.file("_q_bias.csv"))
+            plot_q_bias(self.q_bias, self.file("_q_bias.png"), f"{self.title}: critic estimate vs return obtained",
+                        self.agent.critic_labels)
+            self.log(f"critic estimate vs obtained return: {self.file('_q_bias.png')} (and .csv)")
+        for name, rows in self.records.items():
+            self.log(f"{name} record: {write_csv(rows, self.file(f'_{name}.csv'))}")
+        self.log(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
+                 f"and {self.chkpt_dir / 'latest'}")
+        minutes = (time.perf_counter() - self.start) / 60
+        self.log(f"{len(self.scores)} episodes, {total_steps} env steps, {minutes:.1f} min")
