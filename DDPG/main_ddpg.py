@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rlharness.cli import flag, non_negative, positive, read_config, run_main, select_device, unit_interval
+
+from rlharness.cli import flag, read_config, run_main, select_device
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
 from rlharness.run import StopRequest, TrainingRun
@@ -31,36 +32,33 @@ class Config:
     """DDPG's flags; the defaults are the tuned values (see README, "Hyperparameters")."""
     env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)")
     seed: int = flag(0, "seeds random, numpy, torch, the env, the buffer and the noise")
-    episodes: int = flag(1000, "the run's total number of episodes (the lecture's n_games)", positive, "> 0")
+    episodes: int = flag(1000, "the run's total number of episodes (the lecture's n_games)", "> 0")
     max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
-                          "comes first", positive, "> 0")
+                          "comes first", "> 0")
     stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
-    batch_size: int = flag(128, "minibatch size N sampled from R", positive, "> 0")
-    buffer_size: int = flag(1_000_000, "replay buffer R capacity (max_size)", positive, "> 0")
-    gamma: float = flag(0.99, "discount factor gamma", unit_interval, "in (0, 1]")
-    tau: float = flag(0.005, "soft target update rate tau: theta' <- tau theta + (1 - tau) theta'",
-                      unit_interval, "in (0, 1]")
-    lr_actor: float = flag(1e-4, "actor mu learning rate (the lecture's alpha)", positive, "> 0")
-    lr_critic: float = flag(1e-3, "critic Q learning rate (the lecture's beta)", positive, "> 0")
-    fc1_dims: int = flag(256, "first hidden layer of mu and Q", positive, "> 0")
-    fc2_dims: int = flag(256, "second hidden layer of mu and Q", positive, "> 0")
+    batch_size: int = flag(128, "minibatch size N sampled from R", "> 0")
+    buffer_size: int = flag(1_000_000, "replay buffer R capacity (max_size)", "> 0")
+    gamma: float = flag(0.99, "discount factor gamma", "in (0, 1]")
+    tau: float = flag(0.005, "soft target update rate tau: theta' <- tau theta + (1 - tau) theta'", "in (0, 1]")
+    lr_actor: float = flag(1e-4, "actor mu learning rate (the lecture's alpha)", "> 0")
+    lr_critic: float = flag(1e-3, "critic Q learning rate (the lecture's beta)", "> 0")
+    fc1_dims: int = flag(256, "first hidden layer of mu and Q", "> 0")
+    fc2_dims: int = flag(256, "second hidden layer of mu and Q", "> 0")
     layer_norm: bool = flag(False, "LayerNorm after each hidden layer (the lecture's code uses it)")
     noise: str = flag("ou", "exploration noise N: ou (Ornstein-Uhlenbeck) or gaussian", choices=("ou", "gaussian"))
-    sigma: float = flag(0.15, "noise scale sigma (in units of the normalised action)", positive, "> 0")
-    theta: float = flag(0.2, "OU mean-reversion rate theta", positive, "> 0")
-    dt: float = flag(1e-2, "OU time step dt", positive, "> 0")
-    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update",
-                                non_negative, ">= 0")
+    sigma: float = flag(0.15, "noise scale sigma (in units of the normalised action)", "> 0")
+    theta: float = flag(0.2, "OU mean-reversion rate theta", "> 0")
+    dt: float = flag(1e-2, "OU time step dt", "> 0")
+    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", ">= 0")
     save_every: int = flag(10, "save latest/ (the state --resume needs) every N episodes: a crash loses at most N",
-                           positive, "> 0")
+                           "> 0")
     save_buffer: bool = flag(False, "also save the replay buffer in latest/ (a resumed run then matches an "
                              "uninterrupted one exactly)")
     resume: bool = flag(False, "continue the run saved in latest/: its flags, episode count, scores and RNG states "
                         "(--episodes, --max-steps and other run-length flags may change)")
     device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
-    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
-    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
-                         non_negative, ">= 0")
+    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", "> 0")
+    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing", ">= 0")
     gif: bool = flag(False, "with --evaluate: record the first episode as plots/ddpg_<env>.gif")
     render: bool = flag(False, "with --evaluate: show the episodes in a window (needs a display)")
     chkpt_dir: str = flag(str(ROOT / "tmp" / "ddpg"), "checkpoint folder (best/ and latest/ inside)")

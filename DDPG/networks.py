@@ -8,8 +8,8 @@ new [batch, hidden] tensor for each.
 """
 import numpy as np
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def _input_layer(in_dims: int, out_dims: int) -> nn.Linear:

@@ -6,6 +6,7 @@ shared package `rlharness`, outside this folder: nothing of it is in the lecture
 from pathlib import Path
 
 import numpy as np
+
 from rlharness.plots import figure, save_figure
 
 SOLVED_SCORE = {"LunarLanderContinuous-v2": 200.0}  # the 100-episode mean that counts as solving the env

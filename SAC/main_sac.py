@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rlharness.cli import flag, non_negative, positive, read_config, run_main, select_device, unit_interval
+
+from rlharness.cli import flag, read_config, run_main, select_device
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
 from rlharness.run import StopRequest, TrainingRun
@@ -27,47 +28,38 @@ from utils import plot_alpha, plot_learning_curve
 ROOT = Path(__file__).resolve().parent.parent  # the repository: tmp/ and plots/ live here
 
 
-def auto_or_positive(value: str) -> bool:
-    try:
-        return value == "auto" or positive(float(value))
-    except ValueError:
-        return False
-
-
 @dataclass
 class Config:
     """SAC's flags; the defaults are the tuned values (see README, "Hyperparameters")."""
     env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)")
     seed: int = flag(0, "seeds random, numpy, torch, the env and the buffer")
-    episodes: int = flag(1000, "the run's total number of episodes", positive, "> 0")
+    episodes: int = flag(1000, "the run's total number of episodes", "> 0")
     max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
-                          "comes first", positive, "> 0")
+                          "comes first", "> 0")
     stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
-    batch_size: int = flag(128, "minibatch size |B| sampled from D", positive, "> 0")
-    buffer_size: int = flag(1_000_000, "replay buffer D capacity (max_size)", positive, "> 0")
-    gamma: float = flag(0.99, "discount factor gamma", unit_interval, "in (0, 1]")
+    batch_size: int = flag(128, "minibatch size |B| sampled from D", "> 0")
+    buffer_size: int = flag(1_000_000, "replay buffer D capacity (max_size)", "> 0")
+    gamma: float = flag(0.99, "discount factor gamma", "in (0, 1]")
     tau: float = flag(0.01, "target update rate tau: phi' <- tau phi + (1 - tau) phi' (the slide's rho = 1 - tau)",
-                      unit_interval, "in (0, 1]")
-    lr_actor: float = flag(1e-3, "policy pi learning rate", positive, "> 0")
-    lr_critic: float = flag(1e-3, "Q1, Q2 learning rate", positive, "> 0")
-    lr_alpha: float = flag(1e-3, "log alpha learning rate (automatic entropy tuning)", positive, "> 0")
+                      "in (0, 1]")
+    lr_actor: float = flag(1e-3, "policy pi learning rate", "> 0")
+    lr_critic: float = flag(1e-3, "Q1, Q2 learning rate", "> 0")
+    lr_alpha: float = flag(1e-3, "log alpha learning rate (automatic entropy tuning)", "> 0")
     alpha: str = flag("auto", "entropy temperature alpha: 'auto' tunes it towards entropy -|A|, a number fixes it",
-                      auto_or_positive, "'auto' or a number > 0")
-    fc1_dims: int = flag(128, "first hidden layer of pi, Q1 and Q2", positive, "> 0")
-    fc2_dims: int = flag(128, "second hidden layer of pi, Q1 and Q2", positive, "> 0")
-    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update",
-                                non_negative, ">= 0")
-    update_every: int = flag(1, "after this many env steps, run this many updates", positive, "> 0")
+                      "'auto' or a number > 0")
+    fc1_dims: int = flag(128, "first hidden layer of pi, Q1 and Q2", "> 0")
+    fc2_dims: int = flag(128, "second hidden layer of pi, Q1 and Q2", "> 0")
+    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", ">= 0")
+    update_every: int = flag(1, "after this many env steps, run this many updates", "> 0")
     save_every: int = flag(10, "save latest/ (the state --resume needs) every N episodes: a crash loses at most N",
-                           positive, "> 0")
+                           "> 0")
     save_buffer: bool = flag(False, "also save the replay buffer in latest/ (a resumed run then matches an "
                              "uninterrupted one exactly)")
     resume: bool = flag(False, "continue the run saved in latest/: its flags, episode count, scores and RNG states "
                         "(--episodes, --max-steps and other run-length flags may change)")
     device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
-    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", positive, "> 0")
-    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing",
-                         non_negative, ">= 0")
+    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", "> 0")
+    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing", ">= 0")
     gif: bool = flag(False, "with --evaluate: record the first episode as plots/sac_<env>.gif")
     render: bool = flag(False, "with --evaluate: show the episodes in a window (needs a display)")
     chkpt_dir: str = flag(str(ROOT / "tmp" / "sac"), "checkpoint folder (best/ and latest/ inside)")

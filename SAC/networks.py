@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = -20.0, 2.0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from rlharness.checkpoints import load_state_dicts, save_state_dicts
 
 from buffer import ReplayBuffer

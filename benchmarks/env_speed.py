@@ -1,4 +1,4 @@
-"""Env steps per second of LunarLanderContinuous-v2 with and without the particle fix (utils.NoParticles).
+"""Env steps per second of LunarLanderContinuous-v2 with and without the particle fix (rlharness.envs.NoParticles).
 
     python benchmarks/env_speed.py            # 3 repeats of a 1000-step hovering episode each way
 
@@ -7,17 +7,14 @@ piles up exhaust particles. Writes benchmarks/results/env_speed.md.
 """
 import contextlib
 import io
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import load_folder  # noqa: E402
+from rlharness import envs
 
-utils = load_folder("DDPG", ("utils",)).utils
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def hover(env, obs: np.ndarray) -> np.ndarray:
@@ -38,10 +35,10 @@ def episode_rate(env, seed: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    fixed = utils.make_env("LunarLanderContinuous-v2")
+    fixed = envs.make_env("LunarLanderContinuous-v2")
     with contextlib.redirect_stderr(io.StringIO()):
-        plain = utils.gym.make("LunarLanderContinuous-v2", disable_env_checker=True)
-    rates = {"gym 0.26.2 as is": [], "particles freed (utils.NoParticles)": []}
+        plain = envs.gym.make("LunarLanderContinuous-v2", disable_env_checker=True)
+    rates = {"gym 0.26.2 as is": [], "particles freed (rlharness.envs.NoParticles)": []}
     lengths = []
     for seed in range(3):  # alternate the two envs
         for name, env in zip(rates, (plain, fixed)):

@@ -12,7 +12,7 @@ Each (algo, seed) is a job in its own process, with the same torch thread count 
   itself (`--run-sb3 sac --seed N ...`), stopped by a callback at a 100-episode mean of 200, or by SIGTERM at the cap.
 
 Equal env dynamics and cost: SB3 trains on our env, gym 0.26.2's LunarLanderContinuous-v2 with the exhaust
-particles freed after each step (DDPG/utils.make_env), behind a small gymnasium adapter (GymnasiumLander). The
+particles freed after each step (rlharness.envs.make_env), behind a small gymnasium adapter (GymnasiumLander). The
 SB3 anchor in the issue ran on gymnasium's v3, which skips the particles when not rendering: the same cost.
 
 Minutes are each run's training time (from its first env step) at the end of the episode that reached the mean
@@ -97,8 +97,8 @@ def run_sb3(algo: str, seed: int, threads: int, csv_file: Path, max_steps: int |
         from stable_baselines3.common.logger import Logger
         from stable_baselines3.common.monitor import Monitor
         from stable_baselines3.common.noise import NormalActionNoise
-        sys.path.insert(0, str(ROOT / "DDPG"))
-        import utils  # DDPG/utils.py: make_env, the same env (and particle fix) our scripts train on
+
+        from rlharness.envs import make_env  # the same env (and particle fix) our scripts train on
 
     torch.set_num_threads(threads)
 
@@ -106,7 +106,7 @@ def run_sb3(algo: str, seed: int, threads: int, csv_file: Path, max_steps: int |
         """Our env (gym 0.26.2's LunarLanderContinuous-v2, particles freed) behind gymnasium's API, for SB3."""
 
         def __init__(self) -> None:
-            self.env = utils.make_env(ENV_ID, seed)
+            self.env = make_env(ENV_ID, seed)
             space = self.env.observation_space
             self.observation_space = gymnasium.spaces.Box(space.low, space.high, space.shape, np.float32)
             self.action_space = gymnasium.spaces.Box(-1.0, 1.0, self.env.action_space.shape, np.float32)
@@ -304,7 +304,7 @@ def median(rows: list[dict], key: str) -> tuple[float, bool]:
 
 def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, versions: str) -> str:
     lines = [f"Time to a 100-episode mean of {SOLVED:g} on {ENV_ID} (gym 0.26.2, exhaust particles freed: "
-             "DDPG/utils.make_env, the same env for SB3 through a gymnasium adapter).",
+             "rlharness.envs.make_env, the same env for SB3 through a gymnasium adapter).",
              f"{datetime.date.today()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
              f"{args.threads} torch thread(s) a run, {args.parallel} run(s) at a time, cap {args.cap_minutes:.3g} "
              f"minutes a run; {versions}. \">\": not solved within the cap (counted at the cap).", "",

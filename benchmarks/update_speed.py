@@ -24,8 +24,8 @@ import importlib
 import io
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

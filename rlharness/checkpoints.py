@@ -6,11 +6,12 @@ complete checkpoint. Everything is read with weights_only (data, never code); ev
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from rlharness.errors import UsageError
 from rlharness.envs import agent_sizes
+from rlharness.errors import UsageError
 from rlharness.files import first_line, load_checkpoint, save_atomic, write_text_atomic
 
 

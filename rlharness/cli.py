@@ -7,19 +7,14 @@ import argparse
 import dataclasses
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from rlharness.checkpoints import read_training_state
 from rlharness.errors import TrainingDiverged, UsageError
-
-
-def flag(default: Any, help: str, check: Callable[[Any], bool] | None = None, rule: str = "",
-         choices: tuple | None = None) -> Any:
-    """A config field with its --help text and an optional validity check (e.g. lambda x: x > 0)."""
-    return dataclasses.field(default=default, metadata=dict(help=help, check=check, rule=rule, choices=choices))
 
 
 def positive(x: float) -> bool:
@@ -32,9 +27,28 @@ def non_negative(x: float) -> bool:
     return 0 <= x < math.inf
 
 
+def auto_or_positive(value: str) -> bool:
+    """'auto' or a finite number > 0 (SAC's --alpha)."""
+    try:
+        return value == "auto" or positive(float(value))
+    except ValueError:
+        return False
+
+
 def unit_interval(x: float) -> bool:
     """(0, 1], the range of tau and gamma."""
     return 0 < x <= 1
+
+
+# The rules a flag's value may be held to: the text the error message quotes, and its check.
+RULES: dict[str, Callable[[Any], bool]] = {"> 0": positive, ">= 0": non_negative, "in (0, 1]": unit_interval,
+                                          "'auto' or a number > 0": auto_or_positive}
+
+
+def flag(default: Any, help: str, rule: str | None = None, choices: tuple | None = None) -> Any:
+    """A config field with its --help text and an optional rule its value must follow (a key of RULES)."""
+    check = RULES[rule] if rule is not None else None
+    return dataclasses.field(default=default, metadata=dict(help=help, check=check, rule=rule, choices=choices))
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -1,8 +1,9 @@
 """--evaluate: load the saved agent, run deterministic episodes, optionally record the first one as a GIF."""
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
