@@ -41,7 +41,7 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
     if not isinstance(env.action_space, gym.spaces.Box):
         env.close()
         raise UsageError(f"{env_id} has a {type(env.action_space).__name__} action space; "
-                         "DDPG and SAC need continuous (Box) actions")
+                         "these agents need continuous (Box) actions")
     if not isinstance(env.observation_space, gym.spaces.Box) or len(env.observation_space.shape) != 1:
         env.close()
         raise UsageError(f"{env_id} needs a flat Box observation space, got {env.observation_space}")

@@ -1,7 +1,8 @@
 """Both DDPG/ and SAC/ define modules named buffer, networks and utils (the lecture's flat layout).
 
 `load_folder` imports a folder's modules afresh, evicting same-named modules loaded from the other folder.
-The `algo` fixture runs a test once per algorithm, for the end-to-end tests of both main scripts.
+The `algo` fixture runs a test once per algorithm, for the end-to-end tests of both main scripts. The machinery
+the two folders share is the package rlharness, imported as any package is.
 """
 import importlib
 import sys
@@ -11,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rlharness.cli import run_main
+
 ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
 FLAT_MODULES = ("utils", "buffer", "networks", "noise", "ddpg_torch", "main_ddpg", "sac_torch", "main_sac")
 
 
@@ -60,13 +64,20 @@ def algo(request):
 def run_in_process(algo, argv, capsys):
     """Run the main script as `python main_<algo>.py argv` would, returning (exit code, stdout, stderr)."""
     with pytest.raises(SystemExit) as exit_info:
-        algo.utils.run_main(algo.main.main, argv)
+        run_main(algo.main.main, argv)
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err
 
 
 def read_scores(csv_file):
     return np.loadtxt(csv_file, delimiter=",", skiprows=1, ndmin=2)[:, 2]
+
+
+def csv_rows(csv_file) -> list[list[str]]:
+    """A CSV's cells as written (header included), without the minutes column: wall-clock time differs."""
+    lines = [line.split(",") for line in Path(csv_file).read_text().splitlines()]
+    keep = [i for i, name in enumerate(lines[0]) if name != "minutes"]
+    return [[row[i] for i in keep] for row in lines]
 
 
 def dirs(tmp_path, name="run"):

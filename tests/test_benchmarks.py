@@ -1,4 +1,5 @@
-"""The benchmark scripts keep working: tiny runs of benchmarks/update_speed.py and benchmarks/time_to_solve.py.
+"""The benchmark scripts keep working: tiny runs of benchmarks/update_speed.py and benchmarks/time_to_solve.py, and
+benchmarks/compare.py's DDPG-vs-SAC figure from the runs' CSVs.
 
 Stable-Baselines3 is a benchmark-only dependency (benchmarks/requirements.txt): where it is not installed the
 scripts measure our side only and say so, and these tests check that; where it is, they check SB3's rows too.
@@ -10,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 HAS_SB3 = importlib.util.find_spec("stable_baselines3") is not None
 TINY_OURS = ["--max-steps", "400", "--learning-starts", "200",
              "--our-args", "--fc1-dims 32 --fc2-dims 32 --batch-size 32"]
@@ -122,3 +126,74 @@ def test_time_to_solve_report_only_rebuilds_the_results_from_the_runs(tmp_path):
     assert rows["sac", "0"]["solved"] == "True" and float(rows["sac", "0"]["minutes"]) == 10.0  # episode 100
     assert rows["sb3-sac", "0"]["solved"] == "False" and "started" not in result.stdout
     assert (tmp_path / "time_to_solve.png").is_file()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# compare.py: DDPG against SAC across seeds, from the CSVs every run writes
+# ---------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def compare(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import compare
+    return compare
+
+
+def write_run(folder, algo, env, seed):
+    """A small made-up run: scores rising with the seed's offset, and a critic-bias record."""
+    folder.mkdir(parents=True, exist_ok=True)
+    episodes = np.arange(1, 31)
+    avg = -200 + 10 * episodes + 20 * seed
+    lines = ["episode,env_steps,score,avg100,minutes"]
+    lines += [f"{e},{100 * e},{a + 5:.1f},{a:.1f},{0.1 * e:.2f}" for e, a in zip(episodes, avg)]
+    (folder / f"{algo}_{env}.csv").write_text("\n".join(lines) + "\n")
+    cols = "Q" if algo == "ddpg" else "min_Q,Q1,Q2"
+    rows = [f"{e},{100 * e},{-50 + e:.1f}," + ",".join(f"{-40 + e + k:.1f}" for k in range(len(cols.split(","))))
+            + ",50" for e in (1, 5, 10, 15, 20, 25, 30)]
+    (folder / f"{algo}_{env}_q_bias.csv").write_text("\n".join([f"episode,env_steps,real_return,{cols},states"] + rows))
+
+
+def test_compare_draws_bands_across_seeds_from_csvs(compare, tmp_path, capsys):
+    env = "LunarLanderContinuous-v2"
+    for algo in ("ddpg", "sac"):
+        for seed in (0, 1):
+            write_run(tmp_path / "compare" / f"{algo}_seed{seed}", algo, env, seed)
+    assert compare.main(["--plot-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ddpg: 2 run(s)" in out and "sac: 2 run(s)" in out
+    assert (tmp_path / f"ddpg_vs_sac_{env}.png").read_bytes()[:4] == b"\x89PNG"
+    x, mean, low, high = compare.band([(np.array([0.0, 10.0]), np.array([0.0, 10.0])),
+                                       (np.array([0.0, 5.0]), np.array([2.0, 2.0]))], points=3)
+    assert np.allclose(x, [0, 2.5, 5]) and np.allclose(mean, [1, 2.25, 3.5]) and np.allclose(high, [2, 2.5, 5])
+
+
+def test_compare_reads_a_single_run_and_reports_none(compare, tmp_path, capsys):
+    write_run(tmp_path, "sac", "Pendulum-v1", 0)
+    assert compare.main(["--plot-dir", str(tmp_path), "--env", "Pendulum-v1"]) == 0
+    assert "sac: 1 run(s)" in capsys.readouterr().out
+    assert compare.main(["--plot-dir", str(tmp_path / "empty")]) == 2
+    assert "no runs for LunarLanderContinuous-v2" in capsys.readouterr().err
+
+
+def test_compare_runs_both_agents(tmp_path):
+    small = "--episodes 2 --fc1-dims 16 --fc2-dims 16 --batch-size 16 --learning-starts 100"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare.py"), "--run", "--env", "Pendulum-v1",
+                             "--seeds", "0", "1", "--parallel", "2", "--args", small, "--plot-dir",
+                             str(tmp_path / "plots"), "--chkpt-dir", str(tmp_path / "tmp")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "ddpg: 2 run(s)" in result.stdout and "sac: 2 run(s)" in result.stdout
+    assert (tmp_path / "plots" / "ddpg_vs_sac_Pendulum-v1.png").is_file()
+    assert (tmp_path / "tmp" / "compare" / "sac_seed1" / "best" / "actor.pt").is_file()
+
+
+def test_compare_reads_the_runs_of_time_to_solve(compare, tmp_path, capsys):
+    env = "LunarLanderContinuous-v2"
+    for algo in ("ddpg", "sac"):
+        for seed in (0, 1, 2):
+            write_run(tmp_path / "x", algo, env, seed)
+            for suffix in ("", "_q_bias"):
+                (tmp_path / "x" / f"{algo}_{env}{suffix}.csv").rename(tmp_path / f"{algo}_seed{seed}{suffix}.csv")
+    (tmp_path / "sb3-sac_seed0.csv").write_text("episode,env_steps,score,avg100,minutes\n1,10,0,0,0.1\n")
+    out = tmp_path / "figure.png"
+    assert compare.main(["--runs", str(tmp_path), "--out", str(out)]) == 0
+    assert "ddpg: 3 run(s)" in capsys.readouterr().out and out.is_file()

@@ -1,10 +1,13 @@
-"""DDPG: each equation of learn() on hand-computed values, networks, noise, buffer, checkpoints, learning."""
+"""DDPG/'s own files: networks, buffer, noise, each equation of learn() on hand-computed values, save/load, and
+what the agent answers the shared machinery (critic_estimates, diagnostics, rng_state)."""
 import copy
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+
+from rlharness.errors import UsageError
 
 
 def make_agent(ddpg, **kw):
@@ -41,7 +44,6 @@ def test_network_shapes_and_action_bounds(ddpg):
     assert torch.allclose(mu(torch.randn(5, 3)), torch.tensor([0.0, 0.5]).expand(5, 2))
 
 
-
 def test_input_layers_are_column_major_linear_layers_through_learn_and_load(ddpg, tmp_path):
     """The layers fed the raw state or action store W column-major (for MKL's faster gradients, see networks.py)
     and still compute x W^T + b; learning and loading keep that layout."""
@@ -60,6 +62,7 @@ def test_input_layers_are_column_major_linear_layers_through_learn_and_load(ddpg
             expected = x @ W.detach().contiguous().T + layer.bias.detach()
             torch.testing.assert_close(layer(x), expected)
         assert net.Q.fc2.weight.is_contiguous()  # the wide layers keep PyTorch's usual layout
+
 
 def test_target_networks_start_as_exact_copies(ddpg):
     agent = make_agent(ddpg)
@@ -219,13 +222,13 @@ def test_save_then_load_gives_identical_actions(ddpg, tmp_path):
 
 def test_load_refuses_mismatched_and_corrupt_checkpoints(ddpg, tmp_path):
     make_agent(ddpg).save_models(tmp_path)
-    with pytest.raises(ddpg.utils.UsageError, match="does not fit"):
+    with pytest.raises(UsageError, match="does not fit"):
         make_agent(ddpg, input_dims=5).load_models(tmp_path)
     (tmp_path / "critic.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ddpg.utils.UsageError, match="cannot read checkpoint"):
+    with pytest.raises(UsageError, match="cannot read checkpoint"):
         make_agent(ddpg).load_models(tmp_path)
     (tmp_path / "actor.pt").unlink()
-    with pytest.raises(ddpg.utils.UsageError, match="no saved agent"):
+    with pytest.raises(UsageError, match="no saved agent"):
         make_agent(ddpg).load_models(tmp_path)
 
 
@@ -250,3 +253,29 @@ def test_noise_state_dict_round_trip_continues_the_same_draws(ddpg):
         expected = [noise() for _ in range(3)]
         noise.load_state_dict(state)
         assert np.array_equal([noise() for _ in range(3)], expected)
+
+
+# --- what the shared machinery asks the agent --------------------------------------------------------------
+def test_critic_estimates_diagnostics_and_labels(ddpg):
+    agent = make_agent(ddpg)
+    states = torch.randn(6, 3)
+    estimates = agent.critic_estimates(states)
+    assert set(estimates) == set(agent.critic_labels) == {"Q"}
+    assert torch.allclose(estimates["Q"], agent.Q(states, agent.mu(states)).view(-1))
+    assert agent.diagnostics(states) == {}  # DDPG keeps no record of its own
+
+
+def test_rng_state_round_trip_continues_the_same_samples_and_noise(ddpg):
+    noise = ddpg.noise.OUActionNoise(np.zeros(2), seed=5)
+    agent = make_agent(ddpg, noise=noise)
+    for i in range(10):
+        agent.remember(np.full(3, i), np.zeros(2), float(i), np.zeros(3), False)
+    noise()
+    state = agent.rng_state()
+    assert set(state) == {"buffer", "noise"}
+    expected = (agent.memory.sample_buffer(4)[2], [noise() for _ in range(3)])
+    agent.memory.sample_buffer(4), noise()  # move both generators on
+    agent.set_rng_state(state)
+    assert torch.equal(agent.memory.sample_buffer(4)[2], expected[0])
+    assert np.array_equal([noise() for _ in range(3)], expected[1])
+    assert set(make_agent(ddpg).rng_state()) == {"buffer"}  # no noise process: nothing to save for it

@@ -13,6 +13,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from rlharness.cli import run_main
+
 from conftest import ROOT
 
 pytest.importorskip("mujoco", reason="the notebook trains on MuJoCo HalfCheetah-v4 and mujoco is not installed")
@@ -52,7 +54,8 @@ def executed(tmp_path_factory):
         mp.setenv("SAC_NB_CHKPT_DIR", str(tmp / "checkpoints"))
         nb = nbformat.read(NOTEBOOK, as_version=4)
         # one extra cell at the end reads the training run's scores out of the kernel
-        nb.cells.append(nbformat.v4.new_code_cell("import json; print(json.dumps(scores))", metadata={"tags": ["probe"]}))
+        probe = nbformat.v4.new_code_cell("import json; print(json.dumps(scores))", metadata={"tags": ["probe"]})
+        nb.cells.append(probe)
         client = NotebookClient(nb, timeout=120, kernel_name="sac-test",
                                 resources={"metadata": {"path": str(NOTEBOOK.parent)}})
         try:
@@ -111,7 +114,7 @@ def test_notebook_trains_the_same_run_as_main_sac(executed, sac, tmp_path, capsy
             "--fc2-dims", str(TINY["HIDDEN"]), "--seed", str(TINY["SEED"]), "--chkpt-dir", str(tmp_path / "c"),
             "--plot-dir", str(tmp_path)]
     with pytest.raises(SystemExit) as exit_info:
-        sac.utils.run_main(sac.main_sac.main, argv)
+        run_main(sac.main_sac.main, argv)
     assert exit_info.value.code == 0, capsys.readouterr().err
     rows = (tmp_path / "sac_HalfCheetah-v4.csv").read_text().splitlines()[1:]
     assert [row.split(",")[2] for row in rows] == [f"{score:.4f}" for score in scores]

@@ -1,4 +1,5 @@
-"""SAC: the squashed Gaussian's log-probability, each equation of learn(), alpha tuning, checkpoints."""
+"""SAC/'s own files: the squashed Gaussian's log-probability, networks, each equation of learn(), alpha tuning,
+save/load, and what the agent answers the shared machinery (critic_estimates, diagnostics, rng_state)."""
 import copy
 import math
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import ROOT
+from rlharness.errors import UsageError
 
 
 def make_agent(sac, **kw):
@@ -32,11 +33,6 @@ def fixed_gaussian(actor, mu, log_sigma):
         for layer, bias in ((actor.mu, mu), (actor.log_sigma, log_sigma)):
             layer.weight.zero_()
             layer.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-
-
-@pytest.mark.parametrize("folder", ["buffer.py", "utils.py"])
-def test_shared_files_are_identical_in_both_folders(folder):
-    assert (ROOT / "DDPG" / folder).read_text() == (ROOT / "SAC" / folder).read_text()
 
 
 # --- networks --------------------------------------------------------------------------------------------
@@ -71,7 +67,6 @@ def test_log_prob_matches_float64_density_of_the_squashed_action(sac, monkeypatc
     assert np.allclose(a.detach().numpy(), np.tanh(u) * scale + np.array([0.0, 0.5]), atol=1e-6)
 
 
-
 def test_input_layers_are_column_major_linear_layers_through_learn_and_load(sac, tmp_path):
     """The layers fed the raw state (and action) store W column-major (for MKL's faster gradients, see
     networks.py) and still compute x W^T + b; learning and loading keep that layout."""
@@ -88,6 +83,7 @@ def test_input_layers_are_column_major_linear_layers_through_learn_and_load(sac,
             x = torch.randn(5, layer.in_features)
             torch.testing.assert_close(layer(x), x @ W.detach().contiguous().T + layer.bias.detach())
         assert net.Q1.fc2.weight.is_contiguous()  # the wide layers keep PyTorch's usual layout
+
 
 def test_log_prob_stays_finite_and_exact_at_u_20(sac, monkeypatch):
     pi = sac.networks.ActorNetwork(3, 1, np.array([-1.0]), np.array([1.0]), 8, 8)
@@ -226,7 +222,7 @@ def test_save_then_load_gives_identical_actions_and_alpha(sac, tmp_path):
     other.load_models(tmp_path)
     assert np.array_equal(agent.choose_action(obs, evaluate=True), other.choose_action(obs, evaluate=True))
     assert torch.equal(agent.alpha, other.alpha) and float(agent.alpha) != 1.0
-    with pytest.raises(sac.utils.UsageError, match="does not fit"):
+    with pytest.raises(UsageError, match="does not fit"):
         make_agent(sac, n_actions=3, action_low=-np.ones(3), action_high=np.ones(3)).load_models(tmp_path)
 
 
@@ -237,14 +233,24 @@ def test_training_actions_are_stochastic_and_in_bounds(sac):
     assert np.all(np.abs(actions[:, 0]) <= 2) and np.all((actions[:, 1] >= 0) & (actions[:, 1] <= 1))
 
 
-def test_halfcheetah_smoke_run(sac, tmp_path, capsys):
-    """SAC trains on MuJoCo HalfCheetah-v4 (17-dim state, 6 torques) with no code change."""
-    argv = ["--env", "HalfCheetah-v4", "--max-steps", "300", "--learning-starts", "100", "--fc1-dims", "32",
-            "--fc2-dims", "32", "--batch-size", "32", "--chkpt-dir", str(tmp_path / "c"), "--plot-dir", str(tmp_path)]
-    with pytest.raises(SystemExit) as exit_info:
-        sac.utils.run_main(sac.main_sac.main, argv)
-    out, err = capsys.readouterr()
-    assert exit_info.value.code == 0, err
-    assert "0 episodes, 300 env steps" in out
-    sizes = (tmp_path / "c" / "latest" / "agent.json").read_text()
-    assert '"input_dims": 17' in sizes and '"n_actions": 6' in sizes
+# --- what the shared machinery asks the agent --------------------------------------------------------------
+def test_critic_estimates_take_the_twin_minimum_and_diagnostics_report_alpha(sac):
+    agent = make_agent(sac, alpha=0.3)
+    states = torch.randn(6, 3)
+    estimates = agent.critic_estimates(states)
+    assert set(estimates) == set(agent.critic_labels) == {"min_Q", "Q1", "Q2"}
+    assert torch.equal(estimates["min_Q"], torch.min(estimates["Q1"], estimates["Q2"]))
+    (name, row), = agent.diagnostics(states).items()
+    assert name == "alpha" and set(row) == {"alpha", "entropy", "target_entropy"}
+    assert row["alpha"] == pytest.approx(0.3) and row["target_entropy"] == -2.0 and math.isfinite(row["entropy"])
+
+
+def test_rng_state_round_trip_continues_the_same_samples(sac):
+    agent = make_agent(sac)
+    fill(agent, 10)
+    state = agent.rng_state()
+    assert set(state) == {"buffer"}  # torch's generator, which pi samples from, is saved by rlharness.seeding
+    expected = agent.memory.sample_buffer(4)[2]
+    agent.memory.sample_buffer(4)
+    agent.set_rng_state(state)
+    assert torch.equal(agent.memory.sample_buffer(4)[2], expected)

@@ -1,0 +1,130 @@
+"""rlharness.cli: flags checked one by one, bad input as one line and exit code 2, --resume keeps the saved flags.
+
+The end-to-end tests run once per algorithm (the `algo` fixture); the scripts share their flags where they mean
+the same.
+"""
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from rlharness import cli
+from rlharness.errors import TrainingDiverged, UsageError
+
+from conftest import ROOT, dirs, run_in_process
+
+
+def test_rules():
+    assert cli.positive(1e-9) and not cli.positive(0) and not cli.positive(math.inf) and not cli.positive(math.nan)
+    assert cli.non_negative(0) and not cli.non_negative(-1e-9) and not cli.non_negative(math.inf)
+    assert cli.unit_interval(1) and cli.unit_interval(1e-9) and not cli.unit_interval(0)
+    assert not cli.unit_interval(1.01)
+
+
+def test_run_main_turns_errors_into_one_line_and_an_exit_code(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["main_x.py"])
+
+    def raising(error):
+        def main(argv):
+            raise error
+        return main
+
+    for main, code, line in ((lambda argv: 0, 0, None),
+                             (raising(UsageError("bad flag")), 2, "main_x.py: error: bad flag"),
+                             (raising(TrainingDiverged("loss is NaN")), 1, "main_x.py: error: loss is NaN"),
+                             (raising(KeyboardInterrupt()), 130, "main_x.py: interrupted")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.run_main(main, [])
+        assert exit_info.value.code == code
+        out, err = capsys.readouterr()
+        assert out == "" and err.splitlines() == ([line] if line else [])
+
+
+def test_auto_device_is_cpu_without_cuda():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert cli.select_device("auto").type == expected and cli.select_device("cpu").type == "cpu"
+
+
+def test_help_names_every_field_of_the_config(algo, capsys):
+    code, out, _ = run_in_process(algo, ["--help"], capsys)
+    assert code == 0
+    for name in algo.main.Config.__dataclass_fields__:
+        assert f"--{name.replace('_', '-')}" in out
+
+
+BAD_INPUT = [
+    (["--env", "NoSuchEnv-v0"], "unknown environment id 'NoSuchEnv-v0'"),
+    (["--env", "CartPole-v1"], "Discrete action space"),
+    (["--batch-size", "0"], "--batch-size must be > 0, got 0"),
+    (["--episodes", "-3"], "--episodes must be > 0, got -3"),
+    (["--tau", "0"], "--tau must be in (0, 1], got 0.0"),
+    (["--tau", "1.5"], "--tau must be in (0, 1], got 1.5"),
+    (["--gamma", "0"], "--gamma must be in (0, 1], got 0.0"),
+    (["--gamma", "1.01"], "--gamma must be in (0, 1], got 1.01"),
+    (["--lr-actor=-1e-3"], "--lr-actor must be > 0, got -0.001"),
+    (["--lr-critic", "0"], "--lr-critic must be > 0, got 0.0"),
+    (["--batch-size", "ten"], "invalid int value: 'ten'"),
+    (["--evaluate", "3"], "no saved agent"),
+    (["--resume"], "no run to resume in"),
+    (["--resume", "--evaluate", "2"], "use one of them"),
+    (["--device", "tpu"], "invalid choice: 'tpu'"),
+]
+ONLY = {"sac": [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 0"),
+                (["--alpha=-0.2"], "--alpha must be 'auto' or a number > 0, got -0.2"),
+                (["--update-every", "0"], "--update-every must be > 0, got 0")],
+        "ddpg": [(["--noise", "pink"], "invalid choice: 'pink'"),
+                 (["--sigma", "0"], "--sigma must be > 0, got 0.0")]}
+
+
+def check_bad_input(algo, tmp_path, capsys, argv, message):
+    """One line on stderr naming the problem, exit code 2, and the earlier run's files untouched."""
+    chkpt = tmp_path / "tmp"
+    (chkpt / "latest").mkdir(parents=True, exist_ok=True)
+    sentinel = chkpt / "latest" / "actor.pt"
+    sentinel.write_bytes(b"an earlier run's agent")
+    code, out, err = run_in_process(algo, [*argv, "--chkpt-dir", str(chkpt), "--plot-dir", str(tmp_path / "p")],
+                                    capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+    assert sentinel.read_bytes() == b"an earlier run's agent"
+    assert sorted(p.name for p in chkpt.rglob("*")) == ["actor.pt", "latest"]
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(algo, tmp_path, capsys, argv, message):
+    check_bad_input(algo, tmp_path, capsys, argv, message)
+
+
+def test_bad_values_of_the_algorithms_own_flags(algo, tmp_path, capsys):
+    for argv, message in ONLY[algo.name]:
+        check_bad_input(algo, tmp_path, capsys, argv, message)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_a_usage_error(algo, tmp_path, capsys):
+    code, _, err = run_in_process(algo, ["--device", "cuda", *dirs(tmp_path)], capsys)
+    assert code == 2 and "no CUDA device" in err
+
+
+def test_bad_input_in_a_real_process_prints_no_traceback(algo, tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / algo.folder / f"{algo.script}.py"), "--env",
+                             "NoSuchEnv-v0", *dirs(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{algo.script}.py: error: unknown environment id")
+    assert not list(tmp_path.iterdir())
+
+
+def test_resume_refuses_changed_algorithm_flags(algo, tmp_path, capsys):
+    argv = [*algo.small, *dirs(tmp_path)]
+    assert run_in_process(algo, ["--env", "Pendulum-v1", "--max-steps", "50", *argv], capsys)[0] == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    for flags, message in ((["--gamma", "0.9"], "--gamma 0.9 differs from the resumed run's 0.99"),
+                           (["--env", "LunarLanderContinuous-v2"], "--env LunarLanderContinuous-v2 differs from "
+                                                                   "the resumed run's Pendulum-v1")):
+        code, out, err = run_in_process(algo, ["--resume", *flags, *argv], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before

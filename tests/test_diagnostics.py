@@ -1,0 +1,91 @@
+"""rlharness.diagnostics: the critic's estimate beside the return obtained (maximization bias), read back from the
+replay buffer, and the agent's own records (SAC's alpha); recording them changes nothing that is learned."""
+import types
+
+import numpy as np
+import pytest
+import torch
+
+import rlharness.run
+from rlharness import diagnostics
+
+from conftest import dirs, read_scores, run_in_process
+
+
+def test_discounted_returns_on_a_hand_made_trajectory():
+    # G_2 = 4; G_1 = 2 + 0.5 * 4 = 4; G_0 = 1 + 0.5 * 4 = 3
+    assert np.allclose(diagnostics.discounted_returns(np.array([1.0, 2.0, 4.0]), 0.5), [3.0, 4.0, 4.0])
+    assert np.allclose(diagnostics.discounted_returns(np.array([1.0, 1.0]), 1.0), [2.0, 1.0])
+
+
+def fake_agent(buffer, estimate):
+    return types.SimpleNamespace(memory=buffer, device=torch.device("cpu"),
+                                 critic_estimates=lambda s: {"Q": torch.full((len(s),), estimate)},
+                                 diagnostics=lambda s: {"probe": {"first_state": float(s[0, 0]), "n": len(s)}})
+
+
+def test_q_bias_row_reads_the_last_episode_from_the_buffer(ddpg):
+    buffer = ddpg.buffer.ReplayBuffer(5, 2, 1)  # a ring of 5: the episode below wraps around
+    buffer.store_transition(np.zeros(2), np.zeros(1), 100.0, np.zeros(2), True)  # an earlier episode's end
+    for t, r in enumerate([1.0, 2.0, 4.0]):
+        buffer.store_transition(np.full(2, t), np.zeros(1), r, np.zeros(2), t == 2)
+    row = diagnostics.q_bias_row(fake_agent(buffer, 7.0), episode_len=3, gamma=0.5)
+    assert row == {"real_return": pytest.approx((3.0 + 4.0 + 4.0) / 3), "Q": 7.0, "states": 3}
+    for _ in range(3):  # wrap around: the last 3 transitions sit in slots 4, 0 and 1
+        buffer.store_transition(np.full(2, 9.0), np.zeros(1), 0.0, np.zeros(2), False)
+    assert diagnostics.last_episode(buffer, 3).tolist() == [4, 0, 1] and len(buffer) == 5
+    buffer.store_transition(np.full(2, 8.0), np.zeros(1), 0.0, np.zeros(2), False)
+    assert diagnostics.last_episode(buffer, 3).tolist() == [0, 1, 2]
+    assert diagnostics.last_episode(buffer, 99).tolist() == [3, 4, 0, 1, 2]  # at most the whole buffer, oldest first
+
+
+def test_q_bias_row_leaves_out_the_tail_of_a_truncated_episode(ddpg):
+    buffer = ddpg.buffer.ReplayBuffer(10, 2, 1)
+    for _ in range(6):
+        buffer.store_transition(np.zeros(2), np.zeros(1), 1.0, np.zeros(2), False)  # cut by the time limit
+    # gamma 0.5: horizon 1 / (1 - gamma) = 2 steps left out; returns from the first 4 states
+    row = diagnostics.q_bias_row(fake_agent(buffer, 0.0), episode_len=6, gamma=0.5)
+    expected = diagnostics.discounted_returns(np.ones(6), 0.5)[:4].mean()
+    assert row["states"] == 4 and row["real_return"] == pytest.approx(expected)
+
+
+def test_agent_records_ask_the_agent_at_the_last_episodes_states(ddpg):
+    buffer = ddpg.buffer.ReplayBuffer(10, 2, 1)
+    for t in range(7):
+        buffer.store_transition(np.full(2, t), np.zeros(1), 0.0, np.zeros(2), False)
+    assert diagnostics.agent_records(fake_agent(buffer, 0.0), 4) == {"probe": {"first_state": 3.0, "n": 4}}
+
+
+def test_every_run_writes_the_critic_bias_and_sacs_alpha(algo, tmp_path, capsys):
+    code, out, err = run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", "1", *algo.small,
+                                           *dirs(tmp_path)], capsys)
+    assert code == 0, err
+    plots = tmp_path / "run" / "plots"
+    q_bias = (plots / f"{algo.name}_Pendulum-v1_q_bias.csv").read_text().splitlines()
+    columns = {"ddpg": "episode,env_steps,real_return,Q,states",
+               "sac": "episode,env_steps,real_return,min_Q,Q1,Q2,states"}[algo.name]
+    assert q_bias[0] == columns and len(q_bias) == 2  # recorded from the first episode on
+    row = dict(zip(columns.split(","), map(float, q_bias[1].split(","))))
+    assert row["episode"] == 1 and row["env_steps"] == 200 and row["states"] == 100  # truncated: 100 left out
+    assert -1700 < row["real_return"] < 0  # Pendulum's rewards are in [-16.3, 0]
+    assert (plots / f"{algo.name}_Pendulum-v1_q_bias.png").read_bytes()[:4] == b"\x89PNG"
+    if algo.name == "sac":
+        assert row["min_Q"] == pytest.approx(min(row["Q1"], row["Q2"]), abs=0.5)
+        alpha = (plots / "sac_Pendulum-v1_alpha.csv").read_text().splitlines()
+        assert alpha[0] == "episode,env_steps,alpha,entropy,target_entropy" and alpha[1].endswith(",-1")
+        assert (plots / "sac_Pendulum-v1_alpha.png").is_file()
+    else:
+        assert not list(plots.glob("*alpha*"))
+
+
+def test_recording_the_critic_does_not_change_what_is_learned(algo, tmp_path, capsys, monkeypatch):
+    argv = ["--env", "Pendulum-v1", "--episodes", "3", *algo.small, "--learning-starts", "200"]
+    curves = []
+    for run, every in (("often", 1), ("rarely", 1000)):
+        monkeypatch.setattr(rlharness.run.TrainingRun, "Q_BIAS_EVERY", every)
+        assert run_in_process(algo, [*argv, *dirs(tmp_path, run)], capsys)[0] == 0
+        curves.append(read_scores(tmp_path / run / "plots" / f"{algo.name}_Pendulum-v1.csv"))
+    assert np.array_equal(curves[0], curves[1])
+    q_bias = [(tmp_path / run / "plots" / f"{algo.name}_Pendulum-v1_q_bias.csv").read_text().splitlines()
+              for run in ("often", "rarely")]
+    assert len(q_bias[0]) == 4 and len(q_bias[1]) == 2  # every episode; the first only
