@@ -127,15 +127,16 @@ class Agent:
     # -----------------------------------------------------------------------------------------------------
     # Checkpoints: one state_dict per network, as in the lecture, plus the optimisers
     # -----------------------------------------------------------------------------------------------------
-    def _parts(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
+    def parts(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
+        """Every network and optimiser, by the name of its checkpoint file."""
         return {"actor": self.mu, "critic": self.Q, "target_actor": self.mu_target,
                 "target_critic": self.Q_target, "actor_optimizer": self.actor_optimizer,
                 "critic_optimizer": self.critic_optimizer}
 
     def save_models(self, chkpt_dir: str | Path) -> None:
         """Write each network's and optimiser's state_dict to chkpt_dir/<name>.pt, each file atomically."""
-        save_state_dicts(self._parts(), chkpt_dir)
+        save_state_dicts(self.parts(), chkpt_dir)
 
     def load_models(self, chkpt_dir: str | Path) -> None:
         """Load what save_models wrote; a missing, corrupt or mismatched file is a UsageError."""
-        load_state_dicts(self._parts(), chkpt_dir, self.device)
+        load_state_dicts(self.parts(), chkpt_dir, self.device)

@@ -87,7 +87,7 @@ def train(cfg: Config, device: torch.device) -> int:
     run = TrainingRun(agent, env, sizes, cfg, "ddpg")  # checkpoints, --resume, CSVs, critic record
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
-    seed = None if cfg.resume else cfg.seed  # the env is seeded once; a resumed run restored its generator
+    seed = None if score_history else cfg.seed  # the env is seeded at the run's first episode only
     with StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the current step, then save and plot below
         for i in range(len(score_history), cfg.episodes):
             observation, _ = env.reset(seed=seed)

@@ -162,7 +162,8 @@ class Agent:
     # -----------------------------------------------------------------------------------------------------
     # Checkpoints: one state_dict per network, plus the optimisers and log alpha
     # -----------------------------------------------------------------------------------------------------
-    def _parts(self) -> dict:
+    def parts(self) -> dict[str, torch.nn.Module | torch.optim.Optimizer]:
+        """Every network and optimiser (log alpha too), by the name of its checkpoint file."""
         return {"actor": self.pi, "critic_1": self.Q1, "critic_2": self.Q2, "target_critic_1": self.Q1_target,
                 "target_critic_2": self.Q2_target, "actor_optimizer": self.actor_optimizer,
                 "critic_optimizer": self.critic_optimizer, "log_alpha": self.temperature,
@@ -170,8 +171,8 @@ class Agent:
 
     def save_models(self, chkpt_dir: str | Path) -> None:
         """Write each network's and optimiser's state_dict (log alpha too) to chkpt_dir/<name>.pt, atomically."""
-        save_state_dicts(self._parts(), chkpt_dir)
+        save_state_dicts(self.parts(), chkpt_dir)
 
     def load_models(self, chkpt_dir: str | Path) -> None:
         """Load what save_models wrote; a missing, corrupt or mismatched file is a UsageError."""
-        load_state_dicts(self._parts(), chkpt_dir, self.device)
+        load_state_dicts(self.parts(), chkpt_dir, self.device)

@@ -3,6 +3,7 @@
 main_*.py keeps the lecture's loop (score history, 100-episode average, save when it improves, the print);
 TrainingRun is what it calls for the rest, and StopRequest turns Ctrl-C and SIGTERM into a clean stop.
 """
+import copy
 import dataclasses
 import math
 import signal
@@ -89,13 +90,14 @@ class TrainingRun:
         A fresh run first moves an earlier run's best/ and latest/ into previous/.
         """
         check_writable(self.chkpt_dir, self.plot_dir)
+        total_steps = 0
         if self.resuming:
             total_steps = self._resume()
             self.log(f"resuming after episode {len(self.scores)} and {total_steps} env steps")
-            return self.scores, self.best_score, total_steps
-        if previous := keep_previous_run(self.chkpt_dir):
+        elif previous := keep_previous_run(self.chkpt_dir):
             self.log(f"moved the earlier run's checkpoints to {previous}")
-        return self.scores, self.best_score, 0
+        self._mark_boundary(total_steps)
+        return self.scores, self.best_score, total_steps
 
     def check_losses(self, losses: tuple[torch.Tensor, ...] | None, total_steps: int) -> None:
         """Stop the run (TrainingDiverged) if a loss of the episode's last learn() is NaN or inf, before anything
@@ -121,6 +123,7 @@ class TrainingRun:
             self._record_critic(episode, total_steps - self.episode_start_steps, total_steps)
         if episode % self.save_every == 0:
             self.save_latest(total_steps)
+        self._mark_boundary(total_steps)
         now = time.perf_counter()
         speed = (total_steps - self.episode_start_steps) / max(now - self.episode_start, 1e-9)
         self.episode_start, self.episode_start_steps = now, total_steps
@@ -138,6 +141,26 @@ class TrainingRun:
             self.q_bias.append(dict(at, **q_bias_row(self.agent, episode_len, self.gamma)))
             for name, row in agent_records(self.agent, episode_len).items():
                 self.records.setdefault(name, []).append(dict(at, **row))
+
+    def _mark_boundary(self, total_steps: int) -> None:
+        """Remember the run as it stands between two episodes (networks, optimisers, generators, buffer count).
+
+        A run that stops mid-episode saves this state, not the half-played episode, so --resume plays that
+        episode again from its start, exactly as an uninterrupted run does.
+        """
+        self._boundary = dict(total_steps=total_steps, mem_cntr=self.agent.memory.mem_cntr,
+                              rng=rng_states(self.env, self.agent),
+                              parts={name: copy.deepcopy(part.state_dict()) for name, part in self.agent.parts().items()})
+
+    def _rewind(self) -> int:
+        """Put the agent, its buffer count and every generator back to the last episode boundary; returns its
+        env-step count. The transitions stored since then drop out of the buffer (their slots lie beyond the count,
+        unless the ring had wrapped: then they have replaced the oldest ones)."""
+        for name, part in self.agent.parts().items():
+            part.load_state_dict(self._boundary["parts"][name])
+        self.agent.memory.mem_cntr = self._boundary["mem_cntr"]
+        set_rng_states(self._boundary["rng"], self.env, self.agent)
+        return self._boundary["total_steps"]
 
     def save_latest(self, total_steps: int) -> None:
         """Save the agent and the training state (and the buffer with --save-buffer) to latest/, atomically."""
@@ -177,8 +200,15 @@ class TrainingRun:
         return state["total_steps"]
 
     def finish(self, total_steps: int, best_score: float) -> None:
-        """Save the final state to latest/, write the scores CSV, the critic record and the agent's records."""
+        """Save the final state to latest/, write the scores CSV, the critic record and the agent's records.
+
+        A run stopped mid-episode (Ctrl-C, SIGTERM, --max-steps) saves the state before that episode instead.
+        """
         self.best_score = best_score
+        if total_steps != self._boundary["total_steps"]:
+            self.log(f"stopped in episode {len(self.scores) + 1}: latest/ holds the run as it was before it, "
+                     f"after {self._boundary['total_steps']} env steps (--resume plays the episode again)")
+            total_steps = self._rewind()
         self.save_latest(total_steps)
         if self.scores:
             csv_file = write_scores_csv(self.scores, self.steps, self.figure_file.with_suffix(".csv"), self.minutes)
