@@ -7,14 +7,13 @@
 The loop below is the outer loop of the lecture's algorithm box: for each episode, reset the noise process,
 act with a = mu(s) + N, store the transition, and call agent.learn() once per environment step.
 """
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rlharness.cli import flag, read_config, run_main, select_device
+from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_device
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
 from rlharness.run import StopRequest, TrainingRun
@@ -25,17 +24,12 @@ from noise import GaussianActionNoise, OUActionNoise
 from utils import plot_learning_curve
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: tmp/ and plots/ live here
+ALGORITHM = "ddpg"  # written into agent.json: a checkpoint of another algorithm is refused
 
 
 @dataclass
-class Config:
-    """DDPG's flags; the defaults are the tuned values (see README, "Hyperparameters")."""
-    env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)")
-    seed: int = flag(0, "seeds random, numpy, torch, the env, the buffer and the noise")
-    episodes: int = flag(1000, "the run's total number of episodes (the lecture's n_games)", "> 0")
-    max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
-                          "comes first", "> 0")
-    stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
+class Config(RunConfig):
+    """DDPG's hyperparameters, the defaults tuned (README, "Hyperparameters"); RunConfig adds the flags of every run."""
     batch_size: int = flag(128, "minibatch size N sampled from R", "> 0")
     buffer_size: int = flag(1_000_000, "replay buffer R capacity (max_size)", "> 0")
     gamma: float = flag(0.99, "discount factor gamma", "in (0, 1]")
@@ -47,22 +41,11 @@ class Config:
     layer_norm: bool = flag(False, "LayerNorm after each hidden layer (the lecture's code uses it)")
     noise: str = flag("ou", "exploration noise N: ou (Ornstein-Uhlenbeck) or gaussian", choices=("ou", "gaussian"))
     sigma: float = flag(0.15, "noise scale sigma (in units of the normalised action)", "> 0")
-    theta: float = flag(0.2, "OU mean-reversion rate theta", "> 0")
-    dt: float = flag(1e-2, "OU time step dt", "> 0")
+    theta: float = flag(0.2, "OU mean-reversion rate theta", "> 0", needs="--noise ou")
+    dt: float = flag(1e-2, "OU time step dt", "> 0", needs="--noise ou")
     learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", ">= 0")
-    save_every: int = flag(10, "save latest/ (the state --resume needs) every N episodes: a crash loses at most N",
-                           "> 0")
-    save_buffer: bool = flag(False, "also save the replay buffer in latest/ (a resumed run then matches an "
-                             "uninterrupted one exactly)")
-    resume: bool = flag(False, "continue the run saved in latest/: its flags, episode count, scores and RNG states "
-                        "(--episodes, --max-steps and other run-length flags may change)")
-    device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
-    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", "> 0")
-    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing", ">= 0")
-    gif: bool = flag(False, "with --evaluate: record the first episode as plots/ddpg_<env>.gif")
-    render: bool = flag(False, "with --evaluate: show the episodes in a window (needs a display)")
-    chkpt_dir: str = flag(str(ROOT / "tmp" / "ddpg"), "checkpoint folder (best/ and latest/ inside)")
-    plot_dir: str = flag(str(ROOT / "plots"), "folder for the score curve PNG and CSV")
+    chkpt_dir: str = flag(str(ROOT / "tmp" / "ddpg"), "checkpoint folder (best/ and latest/ inside)", used_in=BOTH)
+    plot_dir: str = flag(str(ROOT / "plots"), "folder for the score curves and their CSVs (and --gif)", used_in=BOTH)
 
 
 def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
@@ -82,9 +65,10 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
 def train(cfg: Config, device: torch.device) -> int:
     """The lecture's training loop: episodes of act, store, learn; keep the best agent by 100-game average."""
     env = make_env(cfg.env, cfg.seed)
-    sizes = agent_sizes(cfg.env, env, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims, layer_norm=cfg.layer_norm)
+    sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims,
+                        layer_norm=cfg.layer_norm)
     agent = make_agent(cfg, env, device, sizes)
-    run = TrainingRun(agent, env, sizes, cfg, "ddpg")  # checkpoints, --resume, CSVs, critic record
+    run = TrainingRun(agent, env, sizes, cfg)  # checkpoints, --resume, CSVs, critic record
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
     seed = None if score_history else cfg.seed  # the env is seeded at the run's first episode only
@@ -131,13 +115,14 @@ def train(cfg: Config, device: torch.device) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = read_config(Config, argv, __doc__.splitlines()[0])  # --resume: the saved run's flags
+    cfg = read_config(Config, argv, __doc__.splitlines()[0], ALGORITHM)  # --resume: the saved run's flags
     device = select_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     if cfg.evaluate:  # load tmp/ddpg/best/, run N deterministic episodes, train nothing
         gif_file = Path(cfg.plot_dir) / f"ddpg_{cfg.env}.gif" if cfg.gif else None
-        print("\n".join(evaluate_saved(cfg, lambda env, sizes: make_agent(cfg, env, device, sizes), gif_file)))
+        lines = evaluate_saved(cfg, ALGORITHM, lambda env, sizes: make_agent(cfg, env, device, sizes), gif_file)
+        print("\n".join(lines))
         return 0
     return train(cfg, device)
 

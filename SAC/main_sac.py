@@ -9,14 +9,13 @@ The loop below is the outer loop of the lecture's algorithm box: observe s, sele
 random actions for the first --learning-starts steps), execute a, store (s, a, r, s', d) in D, and every
 --update-every steps run that many updates.
 """
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rlharness.cli import flag, read_config, run_main, select_device
+from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_device
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
 from rlharness.run import StopRequest, TrainingRun
@@ -26,17 +25,12 @@ from sac_torch import Agent
 from utils import plot_alpha, plot_learning_curve
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: tmp/ and plots/ live here
+ALGORITHM = "sac"  # written into agent.json: a checkpoint of another algorithm is refused
 
 
 @dataclass
-class Config:
-    """SAC's flags; the defaults are the tuned values (see README, "Hyperparameters")."""
-    env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)")
-    seed: int = flag(0, "seeds random, numpy, torch, the env and the buffer")
-    episodes: int = flag(1000, "the run's total number of episodes", "> 0")
-    max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
-                          "comes first", "> 0")
-    stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)")
+class Config(RunConfig):
+    """SAC's hyperparameters, the defaults tuned (README, "Hyperparameters"); RunConfig adds the flags of every run."""
     batch_size: int = flag(128, "minibatch size |B| sampled from D", "> 0")
     buffer_size: int = flag(1_000_000, "replay buffer D capacity (max_size)", "> 0")
     gamma: float = flag(0.99, "discount factor gamma", "in (0, 1]")
@@ -44,26 +38,15 @@ class Config:
                       "in (0, 1]")
     lr_actor: float = flag(1e-3, "policy pi learning rate", "> 0")
     lr_critic: float = flag(1e-3, "Q1, Q2 learning rate", "> 0")
-    lr_alpha: float = flag(1e-3, "log alpha learning rate (automatic entropy tuning)", "> 0")
+    lr_alpha: float = flag(1e-3, "log alpha learning rate (automatic entropy tuning)", "> 0", needs="--alpha auto")
     alpha: str = flag("auto", "entropy temperature alpha: 'auto' tunes it towards entropy -|A|, a number fixes it",
                       "'auto' or a number > 0")
     fc1_dims: int = flag(128, "first hidden layer of pi, Q1 and Q2", "> 0")
     fc2_dims: int = flag(128, "second hidden layer of pi, Q1 and Q2", "> 0")
     learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", ">= 0")
     update_every: int = flag(1, "after this many env steps, run this many updates", "> 0")
-    save_every: int = flag(10, "save latest/ (the state --resume needs) every N episodes: a crash loses at most N",
-                           "> 0")
-    save_buffer: bool = flag(False, "also save the replay buffer in latest/ (a resumed run then matches an "
-                             "uninterrupted one exactly)")
-    resume: bool = flag(False, "continue the run saved in latest/: its flags, episode count, scores and RNG states "
-                        "(--episodes, --max-steps and other run-length flags may change)")
-    device: str = flag("auto", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto"))
-    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", "> 0")
-    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing", ">= 0")
-    gif: bool = flag(False, "with --evaluate: record the first episode as plots/sac_<env>.gif")
-    render: bool = flag(False, "with --evaluate: show the episodes in a window (needs a display)")
-    chkpt_dir: str = flag(str(ROOT / "tmp" / "sac"), "checkpoint folder (best/ and latest/ inside)")
-    plot_dir: str = flag(str(ROOT / "plots"), "folder for the score curve PNG and CSV")
+    chkpt_dir: str = flag(str(ROOT / "tmp" / "sac"), "checkpoint folder (best/ and latest/ inside)", used_in=BOTH)
+    plot_dir: str = flag(str(ROOT / "plots"), "folder for the score curves and their CSVs (and --gif)", used_in=BOTH)
 
 
 def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
@@ -78,9 +61,9 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
 def train(cfg: Config, device: torch.device) -> int:
     """The lecture's loop: act with pi, store in D, and every update_every steps do that many updates."""
     env = make_env(cfg.env, cfg.seed)
-    sizes = agent_sizes(cfg.env, env, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
+    sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
     agent = make_agent(cfg, env, device, sizes)
-    run = TrainingRun(agent, env, sizes, cfg, "sac")  # checkpoints, --resume, CSVs, critic and alpha records
+    run = TrainingRun(agent, env, sizes, cfg)  # checkpoints, --resume, CSVs, critic and alpha records
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
     seed = None if score_history else cfg.seed  # the env is seeded at the run's first episode only
@@ -129,13 +112,14 @@ def train(cfg: Config, device: torch.device) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = read_config(Config, argv, __doc__.splitlines()[0])  # --resume: the saved run's flags
+    cfg = read_config(Config, argv, __doc__.splitlines()[0], ALGORITHM)  # --resume: the saved run's flags
     device = select_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     if cfg.evaluate:  # load tmp/sac/best/, run N deterministic episodes, train nothing
         gif_file = Path(cfg.plot_dir) / f"sac_{cfg.env}.gif" if cfg.gif else None
-        print("\n".join(evaluate_saved(cfg, lambda env, sizes: make_agent(cfg, env, device, sizes), gif_file)))
+        lines = evaluate_saved(cfg, ALGORITHM, lambda env, sizes: make_agent(cfg, env, device, sizes), gif_file)
+        print("\n".join(lines))
         return 0
     return train(cfg, device)
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlharness.envs import agent_sizes
 from rlharness.errors import UsageError
 from rlharness.files import first_line, load_checkpoint, save_atomic, write_text_atomic
 
@@ -66,25 +65,46 @@ def recover_checkpoint(chkpt_dir: Path) -> None:
     shutil.rmtree(new, ignore_errors=True)
 
 
-def load_agent(chkpt_dir: Path, env_id: str, env: Any, build: Callable[[dict], Any]) -> Any:
-    """Read agent.json, check it fits `env`, build the agent with `build(sizes)` and load its networks."""
-    recover_checkpoint(chkpt_dir)
+def read_agent_json(chkpt_dir: Path, algorithm: str) -> dict:
+    """chkpt_dir/agent.json, refused in one line when it is missing, corrupt or written by another algorithm.
+
+    A checkpoint from before agent.json named its algorithm passes here; load_agent then checks its files.
+    """
     meta_file = Path(chkpt_dir) / "agent.json"
     if not meta_file.is_file():
         raise UsageError(f"no saved agent in {chkpt_dir} (train one first)")
     try:
         sizes = json.loads(meta_file.read_text())
-        saved = (sizes["env"], sizes["input_dims"], sizes["n_actions"])
-    except (ValueError, KeyError, TypeError):
-        raise UsageError(f"corrupt checkpoint description {meta_file}") from None
-    if saved[0] != env_id:
-        raise UsageError(f"the saved agent in {chkpt_dir} was trained on {saved[0]}, not {env_id}")
-    here = agent_sizes(env_id, env)
-    if saved[1:] != (here["input_dims"], here["n_actions"]):
-        raise UsageError(f"the saved agent has observation/action sizes {saved[1:]}, {env_id} has "
-                         f"{(here['input_dims'], here['n_actions'])}")
-    agent = build(sizes)
-    agent.load_models(chkpt_dir)
+    except ValueError:
+        sizes = None
+    if not isinstance(sizes, dict) or not {"env", "input_dims", "n_actions"} <= sizes.keys():
+        raise UsageError(f"corrupt checkpoint description {meta_file}")
+    if sizes.get("algorithm", algorithm) != algorithm:
+        raise UsageError(f"the checkpoint in {chkpt_dir} holds a {sizes['algorithm']!r} agent, not {algorithm!r} "
+                         "(point --chkpt-dir at a folder this script wrote)")
+    return sizes
+
+
+def load_agent(chkpt_dir: Path, expected: dict, build: Callable[[dict], Any]) -> Any:
+    """Read agent.json, check it fits `expected` (this run's agent_sizes: algorithm, env, observation and action
+    sizes), build the agent with `build(sizes)` and load its networks."""
+    recover_checkpoint(chkpt_dir)
+    algorithm, env_id = expected["algorithm"], expected["env"]
+    sizes = read_agent_json(chkpt_dir, algorithm)
+    if sizes["env"] != env_id:
+        raise UsageError(f"the saved agent in {chkpt_dir} was trained on {sizes['env']}, not {env_id}")
+    saved, here = (sizes["input_dims"], sizes["n_actions"]), (expected["input_dims"], expected["n_actions"])
+    if saved != here:
+        raise UsageError(f"the saved agent has observation/action sizes {saved}, {env_id} has {here}")
+    try:
+        agent = build(sizes)
+        agent.load_models(chkpt_dir)
+    except (KeyError, TypeError, UsageError) as e:
+        if "algorithm" in sizes and isinstance(e, UsageError):
+            raise
+        # an agent.json from before it named its algorithm: its files tell whether it is this algorithm's
+        detail = f"agent.json has no {e}" if isinstance(e, KeyError) else str(e)
+        raise UsageError(f"the checkpoint in {chkpt_dir} is not a {algorithm!r} agent ({detail})") from None
     return agent
 
 

@@ -6,6 +6,7 @@ turns a UsageError into one line and exit code 2.
 import argparse
 import dataclasses
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 
-from rlharness.checkpoints import read_training_state
+from rlharness.checkpoints import read_agent_json, read_training_state
 from rlharness.errors import TrainingDiverged, UsageError
 
 
@@ -40,15 +41,84 @@ def unit_interval(x: float) -> bool:
     return 0 < x <= 1
 
 
+BOTH = ("training", "evaluation")  # a flag that has an effect whether the run trains or evaluates
+DEVICE = re.compile(r"cpu|auto|cuda(:\d+)?")
+
 # The rules a flag's value may be held to: the text the error message quotes, and its check.
-RULES: dict[str, Callable[[Any], bool]] = {"> 0": positive, ">= 0": non_negative, "in (0, 1]": unit_interval,
-                                          "'auto' or a number > 0": auto_or_positive}
+RULES: dict[str, Callable[[Any], bool]] = {
+    "> 0": positive, ">= 0": non_negative, "in (0, 1]": unit_interval, "'auto' or a number > 0": auto_or_positive,
+    "a number": lambda x: not math.isnan(x), "in [0, 2**32)": lambda x: 0 <= x < 2**32,
+    "cpu, cuda, cuda:N or auto": lambda x: DEVICE.fullmatch(x) is not None}
 
 
-def flag(default: Any, help: str, rule: str | None = None, choices: tuple | None = None) -> Any:
-    """A config field with its --help text and an optional rule its value must follow (a key of RULES)."""
+def flag(default: Any, help: str, rule: str | None = None, choices: tuple | None = None,
+         used_in: tuple[str, ...] = ("training",), needs: str | None = None) -> Any:
+    """A config field: its --help text, an optional rule its value must follow (a key of RULES), where it has an
+    effect (`used_in` "training" and/or "evaluation", i.e. --evaluate N), and another flag's value it `needs`
+    ("--noise ou"). A flag given explicitly where it has no effect is a UsageError, never silently ignored."""
     check = RULES[rule] if rule is not None else None
-    return dataclasses.field(default=default, metadata=dict(help=help, check=check, rule=rule, choices=choices))
+    return dataclasses.field(default=default, metadata=dict(help=help, check=check, rule=rule, choices=choices,
+                                                            used_in=used_in, needs=needs))
+
+
+def _no_effect(cfg: Any, name: str, used_in: tuple[str, ...], needs: str | None) -> str | None:
+    """Why flag `name` has no effect with this config (None when it has one)."""
+    flag_name = "--" + name.replace("_", "-")
+    mode = "evaluation" if getattr(cfg, "evaluate", 0) else "training"
+    if mode not in used_in:
+        return (f"{flag_name} is a training flag: it has no effect with --evaluate" if mode == "evaluation" else
+                f"{flag_name} works with --evaluate N only")
+    if needs is not None:
+        other, value = needs[2:].split(" ")
+        if str(getattr(cfg, other.replace("-", "_"))) != value:
+            return f"{flag_name} has no effect unless {needs} (it is {getattr(cfg, other.replace('-', '_'))})"
+    return None
+
+
+def given_flags(config_cls: type, argv: list[str] | None) -> set[str]:
+    """The config fields set explicitly on the command line (--batch-size 64, --batch-size=64, --no-gif)."""
+    argv = sys.argv[1:] if argv is None else argv
+    given = set()
+    for f in dataclasses.fields(config_cls):
+        name = "--" + f.name.replace("_", "-")
+        spellings = (name, "--no-" + name[2:]) if f.type is bool else (name,)
+        if any(arg == s or arg.startswith(s + "=") for arg in argv for s in spellings):
+            given.add(f.name)
+    return given
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """The flags of every training script: the env and seed, how long and where it runs, --resume, --evaluate.
+
+    A script's Config subclasses it with its algorithm's hyperparameters and sets chkpt_dir (and plot_dir) beside
+    the repository.
+    """
+    env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)", used_in=BOTH)
+    seed: int = flag(0, "seeds every random stream of the run: random, numpy, torch, the env, the buffer (and the "
+                     "exploration noise)", "in [0, 2**32)", used_in=BOTH)
+    episodes: int = flag(1000, "the run's total number of episodes (the lecture's n_games)", "> 0")
+    max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
+                          "comes first", "> 0")
+    stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)", "a number")
+    save_every: int = flag(10, "save latest/ (the state --resume needs) every N episodes: a crash loses at most N",
+                           "> 0")
+    save_buffer: bool = flag(False, "also save the replay buffer in latest/ (a resumed run then matches an "
+                             "uninterrupted one exactly)")
+    resume: bool = flag(False, "continue the run saved in latest/: its flags, episode count, scores and RNG states "
+                        "(--episodes, --max-steps and other run-length flags may change)")
+    device: str = flag("auto", "cpu, cuda, cuda:N (the N-th GPU) or auto (cuda when available)",
+                       "cpu, cuda, cuda:N or auto", used_in=BOTH)
+    threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", "> 0",
+                        used_in=BOTH)
+    evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing", ">= 0",
+                         used_in=BOTH)
+    gif: bool = flag(False, "with --evaluate: record the first episode as <plot-dir>/<algorithm>_<env>.gif",
+                     used_in=("evaluation",))
+    render: bool = flag(False, "with --evaluate: show the episodes in a window (needs a display)",
+                        used_in=("evaluation",))
+    chkpt_dir: str = flag("tmp", "checkpoint folder (best/ and latest/ inside)", used_in=BOTH)
+    plot_dir: str = flag("plots", "folder for the score curves and their CSVs (and --gif)", used_in=BOTH)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -61,7 +131,7 @@ def parse_config(config_cls: type, argv: list[str] | None, description: str, def
 
     `defaults` replaces the dataclass defaults for the flags it names (--resume uses the saved run's values).
     """
-    parser = _OneLineParser(description=description,
+    parser = _OneLineParser(description=description, allow_abbrev=False,
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in dataclasses.fields(config_cls):
         name = "--" + f.name.replace("_", "-")
@@ -79,6 +149,13 @@ def parse_config(config_cls: type, argv: list[str] | None, description: str, def
             raise UsageError(f"--{f.name.replace('_', '-')} must be {f.metadata['rule']}, got {value}")
     if getattr(cfg, "resume", False) and getattr(cfg, "evaluate", 0):
         raise UsageError("--resume continues training and --evaluate trains nothing: use one of them")
+    given = given_flags(config_cls, argv)
+    for f in dataclasses.fields(config_cls):
+        if f.name in given and (why := _no_effect(cfg, f.name, f.metadata["used_in"], f.metadata["needs"])):
+            raise UsageError(why)
+    if not getattr(cfg, "evaluate", 0) and getattr(cfg, "buffer_size", math.inf) < getattr(cfg, "batch_size", 0):
+        raise UsageError(f"--buffer-size {cfg.buffer_size} is smaller than --batch-size {cfg.batch_size}: "
+                         "learn() would never find a batch to sample")
     return cfg
 
 
@@ -87,16 +164,22 @@ RUN_FLAGS = ("episodes", "max_steps", "stop_score", "save_every", "save_buffer",
 NOT_RESTORED = ("resume", "evaluate", "gif", "render", "chkpt_dir")
 
 
-def read_config(config_cls: type, argv: list[str] | None, description: str) -> Any:
+def read_config(config_cls: type, argv: list[str] | None, description: str, algorithm: str) -> Any:
     """The run's config from the command line; with --resume, the saved run's flags with the RUN_FLAGS given now.
 
-    A changed algorithm flag on --resume is a UsageError.
+    On --resume, a run of another algorithm (agent.json, or flags this config lacks) or a changed algorithm flag
+    is a UsageError.
     """
     cfg = parse_config(config_cls, argv, description)
     if not getattr(cfg, "resume", False):
         return cfg
-    saved = read_training_state(Path(cfg.chkpt_dir) / "latest")["config"]
+    latest = Path(cfg.chkpt_dir) / "latest"
+    saved = read_training_state(latest)["config"]
+    read_agent_json(latest, algorithm)
     saved = {name: value for name, value in saved.items() if name not in NOT_RESTORED}
+    if foreign := sorted(set(saved) - {f.name for f in dataclasses.fields(config_cls)}):
+        raise UsageError(f"the run in {latest} is not a {algorithm!r} run (it has flags {algorithm} lacks: "
+                         f"{', '.join('--' + name.replace('_', '-') for name in foreign)})")
     cfg = parse_config(config_cls, argv, description, defaults=saved)
     for name, value in saved.items():
         if name not in RUN_FLAGS and hasattr(cfg, name) and getattr(cfg, name) != value:
@@ -106,11 +189,16 @@ def read_config(config_cls: type, argv: list[str] | None, description: str) -> A
 
 
 def select_device(name: str) -> torch.device:
-    """'auto' picks cuda when present, else cpu; asking for cuda without it is a usage error."""
+    """'auto' picks cuda when present, else cpu; cuda or cuda:N (the N-th GPU) must exist, else a UsageError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but no CUDA device is available (use cpu or auto)")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name} was asked for, but no CUDA device is available (use cpu or auto)")
+        index, count = int(name.partition(":")[2] or 0), torch.cuda.device_count()
+        if index >= count:
+            raise UsageError(f"--device {name}: there is no such GPU; this machine has {count} "
+                             f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
     return torch.device(name)
 
 

@@ -63,7 +63,8 @@ def _quiet_mujoco() -> None:
         lambda message: None if "settotalmass" in message else print(f"MuJoCo: {message}", file=sys.stderr))
 
 
-def agent_sizes(env_id: str, env: gym.Env, **network) -> dict:
-    """What a saved agent must match: env id, observation and action sizes, and the network's shape."""
-    return dict(env=env_id, input_dims=int(env.observation_space.shape[0]),
+def agent_sizes(env_id: str, env: gym.Env, algorithm: str, **network) -> dict:
+    """What a saved agent must match: the algorithm that wrote it ("ddpg", "sac"), env id, observation and action
+    sizes, and the network's shape (saved as agent.json)."""
+    return dict(algorithm=algorithm, env=env_id, input_dims=int(env.observation_space.shape[0]),
                 n_actions=int(env.action_space.shape[0]), **network)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from rlharness.checkpoints import load_agent
-from rlharness.envs import make_env
+from rlharness.envs import agent_sizes, make_env
 from rlharness.errors import UsageError
 from rlharness.files import atomic_path
 
@@ -54,8 +54,10 @@ def save_gif(frames: list[np.ndarray], gif_file: Path, fps: float, max_frames: i
     return Path(gif_file)
 
 
-def evaluate_saved(cfg: Any, build: Callable[[Any, dict], Any], gif_file: Path | None = None) -> list[str]:
-    """--evaluate N: load <chkpt_dir>/best/ (built by build(env, sizes)), run N deterministic episodes.
+def evaluate_saved(cfg: Any, algorithm: str, build: Callable[[Any, dict], Any],
+                   gif_file: Path | None = None) -> list[str]:
+    """--evaluate N: load <chkpt_dir>/best/ (an `algorithm` agent built by build(env, sizes)), run N
+    deterministic episodes.
 
     cfg.render shows them in a window; gif_file records the first one. Returns the lines to print: each
     episode's score, then the mean and standard deviation.
@@ -65,7 +67,8 @@ def evaluate_saved(cfg: Any, build: Callable[[Any, dict], Any], gif_file: Path |
                          "--gif records an episode instead")
     render_mode = "human" if cfg.render else "rgb_array" if gif_file else None
     env = make_env(cfg.env, cfg.seed, render_mode=render_mode)
-    agent = load_agent(Path(cfg.chkpt_dir) / "best", cfg.env, env, lambda sizes: build(env, sizes))
+    expected = agent_sizes(cfg.env, env, algorithm)
+    agent = load_agent(Path(cfg.chkpt_dir) / "best", expected, lambda sizes: build(env, sizes))
     frames = [] if gif_file and not cfg.render else None
     scores = evaluate_agent(agent, env, cfg.evaluate, cfg.seed, frames)
     env.close()

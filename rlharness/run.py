@@ -62,13 +62,13 @@ class TrainingRun:
     """
     Q_BIAS_EVERY = 5
 
-    def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, algo: str,
-                 log: Callable[[str], None] = print) -> None:
+    def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, log: Callable[[str], None] = print) -> None:
         self.agent, self.env, self.sizes, self.log = agent, env, sizes, log
         self.config = dataclasses.asdict(cfg)
         self.resuming, self.save_every = cfg.resume, cfg.save_every
         self.save_buffer, self.gamma = cfg.save_buffer, cfg.gamma
         self.chkpt_dir, self.plot_dir = Path(cfg.chkpt_dir), Path(cfg.plot_dir)
+        algo = sizes["algorithm"]  # agent_sizes(): what agent.json records
         self.figure_file = self.plot_dir / f"{algo}_{cfg.env}.png"  # the score curve; other files beside it
         self.title = f"{algo.upper()} on {cfg.env}"
         self.scores: list[float] = []  # the lecture's score_history: main_*.py appends to this list
@@ -148,9 +148,9 @@ class TrainingRun:
         A run that stops mid-episode saves this state, not the half-played episode, so --resume plays that
         episode again from its start, exactly as an uninterrupted run does.
         """
+        parts = {name: copy.deepcopy(part.state_dict()) for name, part in self.agent.parts().items()}
         self._boundary = dict(total_steps=total_steps, mem_cntr=self.agent.memory.mem_cntr,
-                              rng=rng_states(self.env, self.agent),
-                              parts={name: copy.deepcopy(part.state_dict()) for name, part in self.agent.parts().items()})
+                              rng=rng_states(self.env, self.agent), parts=parts)
 
     def _rewind(self) -> int:
         """Put the agent, its buffer count and every generator back to the last episode boundary; returns its
@@ -181,7 +181,7 @@ class TrainingRun:
         """
         latest = self.chkpt_dir / "latest"
         state = read_training_state(latest)
-        load_agent(latest, self.sizes["env"], self.env, lambda sizes: self.agent)
+        load_agent(latest, self.sizes, lambda sizes: self.agent)
         if (latest / "buffer.pt").is_file():
             try:
                 self.agent.memory.load_state_dict(load_checkpoint(latest / "buffer.pt"))
