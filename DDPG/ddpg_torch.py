@@ -25,8 +25,8 @@ class Agent:
     def __init__(self, input_dims: int, n_actions: int, action_low: np.ndarray, action_high: np.ndarray,
                  lr_actor: float = 1e-3, lr_critic: float = 1e-3, tau: float = 0.005, gamma: float = 0.99,
                  max_size: int = 1_000_000, fc1_dims: int = 256, fc2_dims: int = 256, batch_size: int = 256,
-                 layer_norm: bool = False, noise=None, device: torch.device | str = "cpu",
-                 seed: int | None = None) -> None:
+                 layer_norm: bool = False, noise=None, critic_weight_decay: float = 0.0,
+                 device: torch.device | str = "cpu", seed: int | None = None) -> None:
         self.input_dims, self.n_actions = input_dims, n_actions
         self.gamma, self.tau, self.batch_size = gamma, tau, batch_size
         self.device = torch.device(device)
@@ -44,7 +44,10 @@ class Agent:
         self.mu_target = copy.deepcopy(self.mu).requires_grad_(False)
         self.Q_target = copy.deepcopy(self.Q).requires_grad_(False)
         self.actor_optimizer = torch.optim.Adam(self.mu.parameters(), lr=lr_actor, fused=True)
-        self.critic_optimizer = torch.optim.Adam(self.Q.parameters(), lr=lr_critic, fused=True)
+        # critic_weight_decay adds an L2 penalty on theta_Q to the critic's gradient (the DDPG paper and the
+        # lecture's code use 0.01; 0 here, see README "Differences from the lecture")
+        self.critic_optimizer = torch.optim.Adam(self.Q.parameters(), lr=lr_critic, weight_decay=critic_weight_decay,
+                                                 fused=True)
         # parameter lists for the soft update (buffers such as the action scale never change)
         self._online = list(self.mu.parameters()) + list(self.Q.parameters())
         self._target = list(self.mu_target.parameters()) + list(self.Q_target.parameters())

@@ -17,7 +17,7 @@ from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_d
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
 from rlharness.run import StopRequest, TrainingRun
-from rlharness.seeding import seed_everything
+from rlharness.seeding import seed_everything, stream_seeds
 
 from ddpg_torch import Agent
 from noise import GaussianActionNoise, OUActionNoise
@@ -36,6 +36,8 @@ class Config(RunConfig):
     tau: float = flag(0.005, "soft target update rate tau: theta' <- tau theta + (1 - tau) theta'", "in (0, 1]")
     lr_actor: float = flag(1e-4, "actor mu learning rate (the lecture's alpha)", "> 0")
     lr_critic: float = flag(1e-3, "critic Q learning rate (the lecture's beta)", "> 0")
+    critic_weight_decay: float = flag(0.0, "L2 weight decay on the critic Q (the DDPG paper's and the lecture's: "
+                                      "0.01)", ">= 0")
     fc1_dims: int = flag(256, "first hidden layer of mu and Q", "> 0")
     fc2_dims: int = flag(256, "second hidden layer of mu and Q", "> 0")
     layer_norm: bool = flag(False, "LayerNorm after each hidden layer (the lecture's code uses it)")
@@ -49,29 +51,33 @@ class Config(RunConfig):
 
 
 def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
-    """Build the Agent for `env` with the network shape in `sizes` and noise N chosen by --noise, all seeded."""
-    n_actions = sizes["n_actions"]
+    """Build the Agent for `env` with the network shape in `sizes` and noise N chosen by --noise; the buffer and
+    the noise draw from their own streams of --seed."""
+    n_actions, seeds = sizes["n_actions"], stream_seeds(cfg.seed)
     if cfg.noise == "ou":
-        noise = OUActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, theta=cfg.theta, dt=cfg.dt, seed=cfg.seed)
+        noise = OUActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, theta=cfg.theta, dt=cfg.dt,
+                              seed=seeds["noise"])
     else:
-        noise = GaussianActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, seed=cfg.seed)
+        noise = GaussianActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, seed=seeds["noise"])
     return Agent(input_dims=sizes["input_dims"], n_actions=n_actions, action_low=env.action_space.low,
                  action_high=env.action_space.high, lr_actor=cfg.lr_actor, lr_critic=cfg.lr_critic,
-                 tau=cfg.tau, gamma=cfg.gamma, max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"],
-                 fc2_dims=sizes["fc2_dims"], batch_size=cfg.batch_size, layer_norm=sizes["layer_norm"],
-                 noise=noise, device=device, seed=cfg.seed)
+                 critic_weight_decay=cfg.critic_weight_decay, tau=cfg.tau, gamma=cfg.gamma,
+                 max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"], fc2_dims=sizes["fc2_dims"],
+                 batch_size=cfg.batch_size, layer_norm=sizes["layer_norm"], noise=noise, device=device,
+                 seed=seeds["buffer"])
 
 
 def train(cfg: Config, device: torch.device) -> int:
     """The lecture's training loop: episodes of act, store, learn; keep the best agent by 100-game average."""
-    env = make_env(cfg.env, cfg.seed)
+    seeds = stream_seeds(cfg.seed)  # an independent seed for each random stream, all from --seed
+    env = make_env(cfg.env, seeds["action_space"])
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims,
                         layer_norm=cfg.layer_norm)
     agent = make_agent(cfg, env, device, sizes)
     run = TrainingRun(agent, env, sizes, cfg)  # checkpoints, --resume, CSVs, critic record
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
-    seed = None if score_history else cfg.seed  # the env is seeded at the run's first episode only
+    seed = None if score_history else seeds["env"]  # the env is seeded at the run's first episode only
     with StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the current step, then save and plot below
         for i in range(len(score_history), cfg.episodes):
             observation, _ = env.reset(seed=seed)

@@ -19,7 +19,7 @@ from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_d
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
 from rlharness.run import StopRequest, TrainingRun
-from rlharness.seeding import seed_everything
+from rlharness.seeding import seed_everything, stream_seeds
 
 from sac_torch import Agent
 from utils import plot_alpha, plot_learning_curve
@@ -50,23 +50,25 @@ class Config(RunConfig):
 
 
 def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
-    """Build the Agent for `env` with the network shape in `sizes`, seeded from --seed."""
+    """Build the Agent for `env` with the network shape in `sizes`; the buffer draws from its own stream of --seed."""
     return Agent(input_dims=sizes["input_dims"], n_actions=sizes["n_actions"], action_low=env.action_space.low,
                  action_high=env.action_space.high, lr_actor=cfg.lr_actor, lr_critic=cfg.lr_critic,
                  lr_alpha=cfg.lr_alpha, alpha=None if cfg.alpha == "auto" else float(cfg.alpha), tau=cfg.tau,
                  gamma=cfg.gamma, max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"], fc2_dims=sizes["fc2_dims"],
-                 batch_size=cfg.batch_size, device=device, seed=cfg.seed)
+                 batch_size=cfg.batch_size, device=device,
+                 seed=stream_seeds(cfg.seed)["buffer"])
 
 
 def train(cfg: Config, device: torch.device) -> int:
     """The lecture's loop: act with pi, store in D, and every update_every steps do that many updates."""
-    env = make_env(cfg.env, cfg.seed)
+    seeds = stream_seeds(cfg.seed)  # an independent seed for each random stream, all from --seed
+    env = make_env(cfg.env, seeds["action_space"])
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
     agent = make_agent(cfg, env, device, sizes)
     run = TrainingRun(agent, env, sizes, cfg)  # checkpoints, --resume, CSVs, critic and alpha records
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
-    seed = None if score_history else cfg.seed  # the env is seeded at the run's first episode only
+    seed = None if score_history else seeds["env"]  # the env is seeded at the run's first episode only
     with StopRequest() as stop:  # Ctrl-C or SIGTERM: finish the current step, then save and plot below
         for i in range(len(score_history), cfg.episodes):
             observation, _ = env.reset(seed=seed)

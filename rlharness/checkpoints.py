@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rlharness.errors import UsageError
 from rlharness.files import first_line, load_checkpoint, save_atomic, write_text_atomic
 
@@ -29,6 +31,23 @@ def load_state_dicts(parts: dict, chkpt_dir: Path, device: Any = "cpu") -> None:
             part.load_state_dict(state)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise UsageError(f"checkpoint {path} does not fit this agent: {first_line(e)}") from None
+        if isinstance(part, torch.optim.Optimizer):
+            lay_out_like_parameters(part)
+
+
+def lay_out_like_parameters(optimizer: torch.optim.Optimizer) -> None:
+    """Store each optimiser state tensor (Adam's moments) in its parameter's memory layout.
+
+    Fused Adam pairs parameter, gradient and moment values by memory position, so a moment laid out otherwise
+    (e.g. row-major, saved before a layer stored its weight column-major) would update the wrong entries, silently.
+    load_state_dict keeps the saved layout; this re-lays it.
+    """
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    optimizer.state[p][key] = torch.empty_strided(p.shape, p.stride(), dtype=value.dtype,
+                                                                  device=value.device).copy_(value)
 
 
 def save_agent(agent: Any, sizes: dict, chkpt_dir: Path, extra: dict[str, Any] | None = None) -> None:

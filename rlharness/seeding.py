@@ -5,12 +5,28 @@ from typing import Any
 import numpy as np
 import torch
 
+# A run's random streams; each gets its own seed, spawned from --seed, so no two share a sequence of numbers.
+STREAMS = ("python", "numpy", "torch", "env", "action_space", "buffer", "noise", "policy_episodes")
+
+
+def stream_seeds(seed: int) -> dict[str, int]:
+    """One independent seed per random stream (STREAMS), all derived from `seed` by numpy's SeedSequence.spawn.
+
+    torch's drives the networks' initialisation and SAC's sampling; env's the env's resets and dynamics;
+    action_space's the warm-up's random actions; buffer's the minibatches; noise's DDPG's exploration noise N;
+    policy_episodes' the noise-free episodes of the critic record.
+    """
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: int(child.generate_state(1)[0]) for name, child in zip(STREAMS, children)}
+
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators (the env is seeded at its first reset)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    """Seed Python's, numpy's and torch's global generators from their streams of `seed` (the env, the buffer and
+    the noise get theirs where they are made)."""
+    seeds = stream_seeds(seed)
+    random.seed(seeds["python"])
+    np.random.seed(seeds["numpy"])
+    torch.manual_seed(seeds["torch"])
 
 
 def rng_states(env: Any, agent: Any) -> dict:
