@@ -16,8 +16,9 @@ import torch
 from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_device
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
-from rlharness.run import StopRequest, TrainingRun
+from rlharness.run import TrainingRun
 from rlharness.seeding import seed_everything, stream_seeds
+from rlharness.signals import StopRequest
 
 from ddpg_torch import Agent
 from noise import GaussianActionNoise, OUActionNoise

@@ -12,7 +12,8 @@ anywhere, resume after a crash and fail politely. Imports run one way, from the 
     plots        running_mean, the scores CSV and the figure helpers
     diagnostics  the critic's estimate beside the return obtained (maximization bias) and the agent's records
     evaluation   --evaluate: deterministic episodes, a GIF of the first
-    run          TrainingRun (best/ and latest/ saves, --resume, the CSVs) and StopRequest (Ctrl-C, SIGTERM)
+    signals      StopRequest: Ctrl-C and SIGTERM stop a run cleanly
+    run          TrainingRun: best/ and latest/ saves, --resume, the CSVs and the critic record
 
 It never asks what kind of agent it holds. An agent answers through these methods and attributes:
 choose_action(observation, evaluate), save_models(dir), load_models(dir), memory (the replay buffer), device,

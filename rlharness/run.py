@@ -1,12 +1,11 @@
-"""Everything around the lecture's training loop that is not the lecture: saves, --resume, the CSVs, signals.
+"""Everything around the lecture's training loop that is not the lecture: saves, --resume, the CSVs, records.
 
 main_*.py keeps the lecture's loop (score history, 100-episode average, save when it improves, the print);
-TrainingRun is what it calls for the rest, and StopRequest turns Ctrl-C and SIGTERM into a clean stop.
+TrainingRun is what it calls for the rest (and signals.StopRequest turns Ctrl-C and SIGTERM into a clean stop).
 """
 import copy
 import dataclasses
 import math
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,40 +14,12 @@ from typing import Any
 import torch
 
 from rlharness.checkpoints import keep_previous_run, load_agent, read_training_state, save_agent
-from rlharness.diagnostics import agent_records, plot_q_bias, q_bias_row
+from rlharness.diagnostics import agent_records, plot_q_bias, policy_bias_row, q_bias_row
+from rlharness.envs import make_env
 from rlharness.errors import TrainingDiverged, UsageError
 from rlharness.files import check_writable, load_checkpoint
 from rlharness.plots import write_csv, write_scores_csv
-from rlharness.seeding import rng_states, set_rng_states
-
-
-class StopRequest:
-    """Turns Ctrl-C (SIGINT) and SIGTERM into a request that the training loop honours after the current step.
-
-    The loop then saves, plots and exits cleanly. A second signal stops at once (KeyboardInterrupt). SIGINT is
-    handled even where a shell started the run in the background with SIGINT ignored.
-    """
-
-    def __init__(self) -> None:
-        self.signal_name: str | None = None
-        self._previous: dict = {}
-
-    def __bool__(self) -> bool:
-        return self.signal_name is not None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal_name is not None:
-            raise KeyboardInterrupt
-        self.signal_name = signal.Signals(signum).name
-
-    def __enter__(self) -> "StopRequest":
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+from rlharness.seeding import rng_states, set_rng_states, stream_seeds
 
 
 class TrainingRun:
@@ -61,6 +32,7 @@ class TrainingRun:
     own records (agent.diagnostics); finish() writes them as CSVs and the critic record as a figure.
     """
     Q_BIAS_EVERY = 5
+    POLICY_EVERY = 10  # a noise-free episode for the critic record (on an env of its own) every this many episodes
 
     def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, log: Callable[[str], None] = print) -> None:
         self.agent, self.env, self.sizes, self.log = agent, env, sizes, log
@@ -75,6 +47,8 @@ class TrainingRun:
         self.steps: list[int] = []  # env steps at the end of each episode
         self.minutes: list[float] = []  # wall-clock training time at the end of each episode
         self.q_bias: list[dict] = []
+        self.q_bias_policy: list[dict] = []  # the critic against the noise-free policy's own return
+        self._policy_env: Any = None
         self.records: dict[str, list[dict]] = {}  # the agent's own records by name, e.g. SAC's "alpha"
         self.best_score = -math.inf
         self.start = self.episode_start = time.perf_counter()
@@ -121,6 +95,8 @@ class TrainingRun:
         episode = len(self.scores)
         if episode == 1 or episode % self.Q_BIAS_EVERY == 0:
             self._record_critic(episode, total_steps - self.episode_start_steps, total_steps)
+        if episode == 1 or episode % self.POLICY_EVERY == 0:
+            self._record_policy(episode, total_steps)
         if episode % self.save_every == 0:
             self.save_latest(total_steps)
         self._mark_boundary(total_steps)
@@ -141,6 +117,17 @@ class TrainingRun:
             self.q_bias.append(dict(at, **q_bias_row(self.agent, episode_len, self.gamma)))
             for name, row in agent_records(self.agent, episode_len).items():
                 self.records.setdefault(name, []).append(dict(at, **row))
+
+    def _record_policy(self, episode: int, total_steps: int) -> None:
+        """Play one noise-free episode on an env of its own (seeded by the episode number) and record the critic's
+        estimate at its states beside that policy's own discounted return; training draws nothing from it."""
+        if self._policy_env is None:
+            self._policy_env = make_env(self.config["env"])
+        seed = stream_seeds(self.config["seed"])["policy_episodes"] + episode
+        devices = [self.agent.device] if self.agent.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            row = policy_bias_row(self.agent, self._policy_env, seed, self.gamma)
+        self.q_bias_policy.append(dict(episode=episode, env_steps=total_steps, **row))
 
     def _mark_boundary(self, total_steps: int) -> None:
         """Remember the run as it stands between two episodes (networks, optimisers, generators, buffer count).
@@ -167,7 +154,7 @@ class TrainingRun:
         state = dict(version=2, config=self.config, total_steps=total_steps,
                      scores=[float(s) for s in self.scores],  # Python floats: numpy scalars need pickle
                      steps=self.steps, minutes=self.minutes, best_score=float(self.best_score),
-                     q_bias=self.q_bias, records=self.records,
+                     q_bias=self.q_bias, q_bias_policy=self.q_bias_policy, records=self.records,
                      elapsed_minutes=(time.perf_counter() - self.start) / 60, rng=rng_states(self.env, self.agent))
         extra = {"training_state.pt": state}
         if self.save_buffer:
@@ -190,6 +177,7 @@ class TrainingRun:
         self.scores[:] = state["scores"]
         self.steps, self.minutes = list(state["steps"]), list(state["minutes"])
         self.q_bias = list(state.get("q_bias", []))
+        self.q_bias_policy = list(state.get("q_bias_policy", []))
         # version 1 (before the shared package) kept SAC's one record, alpha, under its own key
         self.records = state.get("records", {"alpha": state["alpha"]} if state.get("alpha") else {})
         self.best_score = state["best_score"]
@@ -213,11 +201,15 @@ class TrainingRun:
         if self.scores:
             csv_file = write_scores_csv(self.scores, self.steps, self.figure_file.with_suffix(".csv"), self.minutes)
             self.log(f"scores: {csv_file}  curve: {self.figure_file}")
+        if self._policy_env is not None:
+            self._policy_env.close()
         if self.q_bias:
             write_csv(self.q_bias, self.file("_q_bias.csv"))
+            if self.q_bias_policy:
+                write_csv(self.q_bias_policy, self.file("_q_bias_policy.csv"))
             plot_q_bias(self.q_bias, self.file("_q_bias.png"), f"{self.title}: critic estimate vs return obtained",
-                        self.agent.critic_labels)
-            self.log(f"critic estimate vs obtained return: {self.file('_q_bias.png')} (and .csv)")
+                        self.agent.critic_labels, self.q_bias_policy)
+            self.log(f"critic estimate vs obtained return: {self.file('_q_bias.png')} (and .csv, _policy.csv)")
         for name, rows in self.records.items():
             self.log(f"{name} record: {write_csv(rows, self.file(f'_{name}.csv'))}")
         self.log(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
