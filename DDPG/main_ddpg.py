@@ -57,9 +57,9 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
     n_actions, seeds = sizes["n_actions"], stream_seeds(cfg.seed)
     if cfg.noise == "ou":
         noise = OUActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, theta=cfg.theta, dt=cfg.dt,
-                              seed=seeds["noise"])
+                              seed=seeds["exploration"])
     else:
-        noise = GaussianActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, seed=seeds["noise"])
+        noise = GaussianActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, seed=seeds["exploration"])
     return Agent(input_dims=sizes["input_dims"], n_actions=n_actions, action_low=env.action_space.low,
                  action_high=env.action_space.high, lr_actor=cfg.lr_actor, lr_critic=cfg.lr_critic,
                  critic_weight_decay=cfg.critic_weight_decay, tau=cfg.tau, gamma=cfg.gamma,

@@ -16,6 +16,7 @@ anywhere, resume after a crash and fail politely. Imports run one way, from the 
     run          TrainingRun: best/ and latest/ saves, --resume, the CSVs and the critic record
 
 It never asks what kind of agent it holds. An agent answers through these methods and attributes:
-choose_action(observation, evaluate), save_models(dir), load_models(dir), memory (the replay buffer), device,
-critic_estimates(states) with critic_labels, diagnostics(states), rng_state() and set_rng_state(states).
+choose_action(observation, evaluate), save_models(dir), load_models(dir), parts() (its networks and optimisers
+by file name), memory (the replay buffer), device, critic_estimates(states) with critic_labels,
+diagnostics(states), rng_state() and set_rng_state(states).
 """

@@ -95,8 +95,8 @@ class RunConfig:
     the repository.
     """
     env: str = flag("LunarLanderContinuous-v2", "gym environment id (continuous actions)", used_in=BOTH)
-    seed: int = flag(0, "seeds every random stream of the run: random, numpy, torch, the env, the buffer (and the "
-                     "exploration noise)", "in [0, 2**32)", used_in=BOTH)
+    seed: int = flag(0, "seeds every random stream of the run, each its own: random, numpy, torch, the env, its "
+                     "action space, the buffer, the agent's exploration", "in [0, 2**32)", used_in=BOTH)
     episodes: int = flag(1000, "the run's total number of episodes (the lecture's n_games)", "> 0")
     max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
                           "comes first", "> 0")

@@ -90,7 +90,7 @@ def plot_q_bias(rows: list[dict], figure_file: Path, title: str, labels: dict[st
     noise-free episodes, drawn dashed. `labels` names each estimate in the legend (the agent's critic_labels).
     """
     plt, fig, (top, bottom) = figure(panels=2, height=6)
-    for records, style, what in ((rows, ".-", "training episodes"), (policy_rows or [], "x--", "noise-free policy")):
+    for records, style, what in ((rows, ".-", "training episodes"), (policy_rows or [], "x--", "deterministic policy")):
         if not records:
             continue
         steps = [r["env_steps"] for r in records]

@@ -192,7 +192,7 @@ class TrainingRun:
 
         A run stopped mid-episode (Ctrl-C, SIGTERM, --max-steps) saves the state before that episode instead.
         """
-        self.best_score = best_score
+        self.best_score, steps_run = best_score, total_steps
         if total_steps != self._boundary["total_steps"]:
             self.log(f"stopped in episode {len(self.scores) + 1}: latest/ holds the run as it was before it, "
                      f"after {self._boundary['total_steps']} env steps (--resume plays the episode again)")
@@ -215,4 +215,4 @@ class TrainingRun:
         self.log(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
                  f"and {self.chkpt_dir / 'latest'}")
         minutes = (time.perf_counter() - self.start) / 60
-        self.log(f"{len(self.scores)} episodes, {total_steps} env steps, {minutes:.1f} min")
+        self.log(f"{len(self.scores)} episodes, {steps_run} env steps, {minutes:.1f} min")

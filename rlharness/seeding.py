@@ -6,14 +6,15 @@ import numpy as np
 import torch
 
 # A run's random streams; each gets its own seed, spawned from --seed, so no two share a sequence of numbers.
-STREAMS = ("python", "numpy", "torch", "env", "action_space", "buffer", "noise", "policy_episodes")
+STREAMS = ("python", "numpy", "torch", "env", "action_space", "buffer", "exploration", "policy_episodes")
 
 
 def stream_seeds(seed: int) -> dict[str, int]:
     """One independent seed per random stream (STREAMS), all derived from `seed` by numpy's SeedSequence.spawn.
 
     torch's drives the networks' initialisation and SAC's sampling; env's the env's resets and dynamics;
-    action_space's the warm-up's random actions; buffer's the minibatches; noise's DDPG's exploration noise N;
+    action_space's the warm-up's random actions; buffer's the minibatches; exploration's an agent's own
+    exploration noise (DDPG's N);
     policy_episodes' the noise-free episodes of the critic record.
     """
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))

@@ -3,17 +3,21 @@ interrupted save recovered, saved sizes checked, unwritable folders, an earlier 
 
 The end-to-end tests run once per algorithm (the `algo` fixture in conftest.py).
 """
+import copy
 import json
 import os
-import types
+import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 
 from rlharness import checkpoints, files
 from rlharness.errors import UsageError
 
-from conftest import dirs, run_in_process
+from conftest import DATA, ROOT, dirs, run_in_process
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -44,16 +48,14 @@ class Parts:
 
 
 def test_save_agent_swaps_in_a_complete_folder(tmp_path):
-    sizes = dict(env="Pendulum-v1", input_dims=3, n_actions=1)
+    sizes = dict(algorithm="parts", env="Pendulum-v1", input_dims=3, n_actions=1)
     folder = tmp_path / "best"
     for seed in (0, 1):
         checkpoints.save_agent(Parts(seed), sizes, folder, extra={"note.pt": {"seed": seed}})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["agent.json", "best", "net.pt", "note.pt"]
     assert json.loads((folder / "agent.json").read_text()) == sizes
     assert files.load_checkpoint(folder / "note.pt") == {"seed": 1}
-    env = types.SimpleNamespace(observation_space=types.SimpleNamespace(shape=(3,)),
-                                action_space=types.SimpleNamespace(shape=(1,)))
-    loaded = checkpoints.load_agent(folder, "Pendulum-v1", env, lambda saved: Parts(7))
+    loaded = checkpoints.load_agent(folder, sizes, lambda saved: Parts(7))
     assert torch.equal(loaded.net.weight, Parts(1).net.weight)
 
 
@@ -129,8 +131,8 @@ def test_a_damaged_checkpoint_file_is_refused_in_one_line(algo, tmp_path, capsys
     for folder in ("best", "latest"):
         damage_file(chkpt / folder / "actor.pt", tmp_path)
     before = {p: p.read_bytes() for p in chkpt.rglob("*") if p.is_file()}
-    for mode in (["--evaluate", "1"], ["--resume", "--episodes", "2"]):
-        code, out, err = run_in_process(algo, [*argv, *mode], capsys)
+    for mode in (["--evaluate", "1", "--env", "Pendulum-v1", *dirs(tmp_path)], [*argv, "--resume", "--episodes", "2"]):
+        code, out, err = run_in_process(algo, mode, capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert message in err and "actor.pt" in err
     assert not (tmp_path / "payload-ran").exists()  # refused by weights_only, never executed
@@ -143,7 +145,7 @@ def test_a_checkpoint_with_other_sizes_names_both_shapes(algo, tmp_path, capsys)
     meta = tmp_path / "run" / "tmp" / "best" / "agent.json"
     meta.write_text(meta.read_text().replace('"input_dims": 3', '"input_dims": 8').replace('"n_actions": 1',
                                                                                           '"n_actions": 2'))
-    code, _, err = run_in_process(algo, [*argv, "--evaluate", "1"], capsys)
+    code, _, err = run_in_process(algo, ["--env", "Pendulum-v1", *dirs(tmp_path), "--evaluate", "1"], capsys)
     assert code == 2 and "observation/action sizes (8, 2), Pendulum-v1 has (3, 1)" in err
 
 
@@ -176,3 +178,94 @@ def test_a_fresh_run_keeps_the_earlier_runs_checkpoints_in_previous(algo, tmp_pa
     assert (chkpt / "previous" / "best" / "actor.pt").read_bytes() == first
     assert (chkpt / "previous" / "latest" / "actor.pt").is_file()
     assert (chkpt / "best" / "actor.pt").read_bytes() != first
+
+
+# ---------------------------------------------------------------------------------------------------------
+# agent.json names the algorithm: a folder written by the other agent, or by anything else, is refused
+# ---------------------------------------------------------------------------------------------------------
+OTHER = {"ddpg": "sac", "sac": "ddpg"}
+
+
+def test_agent_json_names_the_algorithm(algo, tmp_path, capsys):
+    assert run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", "1", *algo.small, *dirs(tmp_path)],
+                          capsys)[0] == 0
+    for folder in ("best", "latest"):
+        assert json.loads((tmp_path / "run" / "tmp" / folder / "agent.json").read_text())["algorithm"] == algo.name
+
+
+def test_a_folder_written_by_the_other_agent_is_refused_in_one_line(algo, tmp_path, capsys):
+    other_name = OTHER[algo.name]
+    script = f"main_{other_name}"
+    subprocess.run([sys.executable, str(ROOT / other_name.upper() / f"{script}.py"), "--env", "Pendulum-v1",
+                    "--episodes", "1", "--fc1-dims", "16", "--fc2-dims", "16", "--batch-size", "16",
+                    "--learning-starts", "50", *dirs(tmp_path)], check=True, capture_output=True, timeout=300)
+    chkpt = tmp_path / "run" / "tmp"
+    before = {p: p.read_bytes() for p in chkpt.rglob("*") if p.is_file()}
+    for mode in (["--evaluate", "1"], ["--resume"]):
+        code, out, err = run_in_process(algo, [*mode, "--env", "Pendulum-v1", *dirs(tmp_path)], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"holds a '{other_name}' agent, not '{algo.name}'" in err
+    assert {p: p.read_bytes() for p in chkpt.rglob("*") if p.is_file()} == before
+
+
+def test_a_folder_of_the_other_agent_from_before_agent_json_named_it_is_refused(algo, tmp_path, capsys):
+    chkpt = tmp_path / "v1"
+    shutil.copytree(DATA / "v1" / OTHER[algo.name], chkpt)
+    before = {p: p.read_bytes() for p in chkpt.rglob("*") if p.is_file()}
+    for mode, message in ((["--evaluate", "1"], f"is not a '{algo.name}' agent"),
+                          (["--resume"], f"is not a '{algo.name}' run")):
+        code, out, err = run_in_process(algo, [*mode, "--chkpt-dir", str(chkpt), "--plot-dir", str(tmp_path / "p")],
+                                        capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert {p: p.read_bytes() for p in chkpt.rglob("*") if p.is_file()} == before
+
+
+def test_a_folder_of_something_else_is_refused(algo, tmp_path, capsys):
+    for text in ('{"algorithm": "ppo", "env": "LunarLanderContinuous-v2", "input_dims": 8, "n_actions": 2}',
+                 '["not", "an", "agent"]', "not json"):
+        (tmp_path / "best").mkdir(exist_ok=True)
+        (tmp_path / "best" / "agent.json").write_text(text)
+        code, _, err = run_in_process(algo, ["--evaluate", "1", "--chkpt-dir", str(tmp_path)], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "holds a 'ppo' agent" in err or "corrupt checkpoint description" in err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Optimiser state in its parameter's layout: fused Adam pairs values by memory position
+# ---------------------------------------------------------------------------------------------------------
+def filled_agent(algo, seed=0):
+    agent = algo.agent(8, 2, -np.ones(2), np.ones(2), fc1_dims=32, fc2_dims=32, batch_size=16, seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(64):
+        agent.remember(rng.normal(size=8), rng.uniform(-1, 1, 2), rng.normal(), rng.normal(size=8), False)
+    return agent
+
+
+@pytest.mark.parametrize("saved_row_major", [False, True])
+def test_fused_adam_after_a_round_trip_equals_plain_adam_step_for_step(algo, tmp_path, saved_row_major):
+    torch.manual_seed(0)
+    agent = filled_agent(algo)
+    for _ in range(5):
+        agent.learn()
+    if saved_row_major:  # the moments as a checkpoint from before the column-major input layers holds them
+        for optimizer in (p for p in agent.parts().values() if isinstance(p, torch.optim.Optimizer)):
+            for state in optimizer.state.values():
+                for key, value in state.items():
+                    if torch.is_tensor(value) and value.dim() == 2:
+                        state[key] = value.contiguous()
+    agent.save_models(tmp_path)
+    fused, plain = filled_agent(algo, 1), filled_agent(algo, 1)
+    fused.load_models(tmp_path)
+    plain.load_models(tmp_path)
+    for optimizer in (p for p in plain.parts().values() if isinstance(p, torch.optim.Optimizer)):
+        for group in optimizer.param_groups:
+            group["fused"], group["foreach"] = False, True  # the reference: Adam's plain, layout-blind form
+    fused.memory, plain.memory = copy.deepcopy(agent.memory), copy.deepcopy(agent.memory)
+    for step in range(10):
+        with torch.random.fork_rng():
+            fused.learn()
+        plain.learn()
+        for name, part in fused.parts().items():
+            if isinstance(part, torch.nn.Module):
+                for p, q in zip(part.parameters(), plain.parts()[name].parameters()):
+                    assert torch.allclose(p, q, atol=1e-6), (step, name)

@@ -69,13 +69,35 @@ BAD_INPUT = [
     (["--evaluate", "3"], "no saved agent"),
     (["--resume"], "no run to resume in"),
     (["--resume", "--evaluate", "2"], "use one of them"),
-    (["--device", "tpu"], "invalid choice: 'tpu'"),
+    (["--device", "tpu"], "--device must be cpu, cuda, cuda:N or auto, got tpu"),
+    (["--device", "cuda:x"], "--device must be cpu, cuda, cuda:N or auto, got cuda:x"),
+    (["--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
+    (["--seed", str(2**32)], "--seed must be in [0, 2**32), got 4294967296"),
+    (["--stop-score", "nan"], "--stop-score must be a number, got nan"),
+    (["--buffer-size", "32", "--batch-size", "64"], "--buffer-size 32 is smaller than --batch-size 64: learn() "
+                                                     "would never find a batch to sample"),
+    # a flag given where it has no effect
+    (["--evaluate", "1", "--batch-size", "64"], "--batch-size is a training flag: it has no effect with --evaluate"),
+    (["--evaluate", "1", "--episodes", "5"], "--episodes is a training flag: it has no effect with --evaluate"),
+    (["--evaluate", "1", "--fc1-dims", "64"], "--fc1-dims is a training flag: it has no effect with --evaluate"),
+    (["--evaluate", "1", "--save-buffer"], "--save-buffer is a training flag: it has no effect with --evaluate"),
+    (["--gif"], "--gif works with --evaluate N only"),
+    (["--no-render"], "--render works with --evaluate N only"),
+    (["--lr-actor", "1e-3", "--evaluate=2", "--seed", "1"], "--lr-actor is a training flag"),
+    # flags that matter in evaluation pass their checks (and the run then finds nothing saved)
+    (["--evaluate", "1", "--seed", "5", "--threads", "1", "--device", "cpu", "--env", "LunarLanderContinuous-v2"],
+     "no saved agent"),
 ]
 ONLY = {"sac": [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 0"),
                 (["--alpha=-0.2"], "--alpha must be 'auto' or a number > 0, got -0.2"),
-                (["--update-every", "0"], "--update-every must be > 0, got 0")],
+                (["--update-every", "0"], "--update-every must be > 0, got 0"),
+                (["--alpha", "0.2", "--lr-alpha", "1e-3"], "--lr-alpha has no effect unless --alpha auto (it is 0.2)")],
         "ddpg": [(["--noise", "pink"], "invalid choice: 'pink'"),
-                 (["--sigma", "0"], "--sigma must be > 0, got 0.0")]}
+                 (["--sigma", "0"], "--sigma must be > 0, got 0.0"),
+                 (["--critic-weight-decay=-0.01"], "--critic-weight-decay must be >= 0, got -0.01"),
+                 (["--noise", "gaussian", "--theta", "0.3"],
+                  "--theta has no effect unless --noise ou (it is gaussian)"),
+                 (["--dt", "0.1", "--noise", "gaussian"], "--dt has no effect unless --noise ou (it is gaussian)")]}
 
 
 def check_bad_input(algo, tmp_path, capsys, argv, message):
@@ -104,9 +126,31 @@ def test_bad_values_of_the_algorithms_own_flags(algo, tmp_path, capsys):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_a_gpu_is_a_usage_error(algo, tmp_path, capsys):
-    code, _, err = run_in_process(algo, ["--device", "cuda", *dirs(tmp_path)], capsys)
-    assert code == 2 and "no CUDA device" in err
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:1"])
+def test_cuda_without_a_gpu_is_a_usage_error(algo, tmp_path, capsys, device):
+    code, _, err = run_in_process(algo, ["--device", device, *dirs(tmp_path)], capsys)
+    assert code == 2 and f"--device {device} was asked for, but no CUDA device is available" in err
+
+
+def test_cuda_n_picks_the_nth_gpu_and_names_the_ones_there_are(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert cli.select_device("cuda:1") == torch.device("cuda:1")
+    assert cli.select_device("cuda") == torch.device("cuda")
+    with pytest.raises(UsageError, match=r"--device cuda:2: there is no such GPU; this machine has 2 \(cuda:0 to "
+                                         r"cuda:1\)"):
+        cli.select_device("cuda:2")
+
+
+def test_help_names_cuda_n(algo, capsys):
+    assert "cuda:N" in run_in_process(algo, ["--help"], capsys)[1]
+
+
+def test_defaults_never_count_as_given(algo):
+    """Only what is on the command line can be refused for having no effect, in either spelling."""
+    fields = algo.main.Config
+    assert cli.given_flags(fields, ["--evaluate", "3"]) == {"evaluate"}
+    assert cli.given_flags(fields, ["--batch-size=64", "--no-gif", "--seed", "2"]) == {"batch_size", "gif", "seed"}
 
 
 def test_bad_input_in_a_real_process_prints_no_traceback(algo, tmp_path):

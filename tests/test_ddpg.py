@@ -279,3 +279,32 @@ def test_rng_state_round_trip_continues_the_same_samples_and_noise(ddpg):
     assert torch.equal(agent.memory.sample_buffer(4)[2], expected[0])
     assert np.array_equal([noise() for _ in range(3)], expected[1])
     assert set(make_agent(ddpg).rng_state()) == {"buffer"}  # no noise process: nothing to save for it
+
+
+def test_critic_weight_decay_adds_the_l2_term_to_the_critics_adam_step(ddpg):
+    """--critic-weight-decay w: the critic's Adam step follows the gradient of L + w/2 |theta_Q|^2 (Adam's
+    weight_decay), as the DDPG paper's critic; 0 (the default) is the plain step."""
+    def agent(weight_decay):
+        torch.manual_seed(0)
+        a = ddpg.ddpg_torch.Agent(3, 1, -np.ones(1), np.ones(1), fc1_dims=8, fc2_dims=8, batch_size=4, seed=0,
+                                  critic_weight_decay=weight_decay)
+        for t in range(4):
+            a.remember(np.full(3, t), np.zeros(1), 1.0, np.full(3, t + 1), False)
+        return a
+
+    assert agent(0.0).critic_optimizer.param_groups[0]["weight_decay"] == 0.0
+    plain, decayed = agent(0.0), agent(0.01)
+    reference = copy.deepcopy(decayed.Q)
+    manual = torch.optim.Adam(reference.parameters(), lr=decayed.critic_optimizer.param_groups[0]["lr"])
+    s, a, r, s_, done = copy.deepcopy(decayed.memory).sample_buffer(4)
+    with torch.no_grad():
+        y = r + decayed.gamma * (1 - done) * decayed.Q_target(s_, decayed.mu_target(s_)).view(-1)
+    loss = torch.nn.functional.mse_loss(reference(s, a).view(-1), y)
+    loss = loss + 0.01 / 2 * sum((p ** 2).sum() for p in reference.parameters())  # the L2 term, by hand
+    loss.backward()
+    manual.step()
+    decayed.learn()
+    plain.learn()
+    for p, q in zip(decayed.Q.parameters(), reference.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+    assert any(not torch.allclose(p, q) for p, q in zip(decayed.Q.parameters(), plain.Q.parameters()))

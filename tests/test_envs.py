@@ -60,8 +60,8 @@ def test_make_env_seeds_the_action_space_and_agent_sizes_reads_the_spaces():
     draws = [envs.make_env("Pendulum-v1", 4).action_space.sample() for _ in range(2)]
     assert np.array_equal(*draws)
     env = envs.make_env("Pendulum-v1")
-    assert envs.agent_sizes("Pendulum-v1", env, fc1_dims=8) == dict(env="Pendulum-v1", input_dims=3, n_actions=1,
-                                                                       fc1_dims=8)
+    assert envs.agent_sizes("Pendulum-v1", env, "ddpg", fc1_dims=8) == dict(
+        algorithm="ddpg", env="Pendulum-v1", input_dims=3, n_actions=1, fc1_dims=8)
 
 
 def test_halfcheetah_smoke_run(sac, tmp_path, capsys):

@@ -41,8 +41,8 @@ def test_gif_keeps_at_most_max_frames_and_always_the_last(tmp_path):
 
 
 def test_evaluate_records_a_gif_and_render_needs_a_display(algo, tmp_path, capsys, monkeypatch):
-    argv = ["--env", "Pendulum-v1", *algo.small, *dirs(tmp_path)]
-    assert run_in_process(algo, [*argv, "--episodes", "1"], capsys)[0] == 0
+    argv = ["--env", "Pendulum-v1", *dirs(tmp_path)]  # --evaluate takes the network sizes from agent.json
+    assert run_in_process(algo, [*argv, *algo.small, "--episodes", "1"], capsys)[0] == 0
     code, out, err = run_in_process(algo, [*argv, "--evaluate", "2", "--gif"], capsys)
     assert code == 0, err
     assert out.count("evaluation episode") == 2 and "mean score" in out

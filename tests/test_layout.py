@@ -237,26 +237,26 @@ class LinearAgent:
         self.memory.rng.bit_generator.state = state["buffer"]
         self.exploration.bit_generator.state = state["exploration"]
 
-    def _parts(self):
+    def parts(self):
         return {"actor": self.actor, "critic": self.critic, "optimizer": self.optimizer}
 
     def save_models(self, chkpt_dir):
-        save_state_dicts(self._parts(), chkpt_dir)
+        save_state_dicts(self.parts(), chkpt_dir)
 
     def load_models(self, chkpt_dir):
-        load_state_dicts(self._parts(), chkpt_dir)
+        load_state_dicts(self.parts(), chkpt_dir)
 
 
 def train(cfg: TinyConfig, episodes: int, buffer_cls, agent_seed: int = 0) -> list[str]:
     """main_*.py's loop, for the linear agent; returns what the run logged."""
     seed_everything(cfg.seed)
     env = make_env(cfg.env, cfg.seed)
-    sizes = agent_sizes(cfg.env, env)
+    sizes = agent_sizes(cfg.env, env, "linear")
     agent = LinearAgent(buffer_cls, agent_seed)
     log = []
-    run = TrainingRun(agent, env, sizes, cfg, "linear", log=log.append)
+    run = TrainingRun(agent, env, sizes, cfg, log=log.append)
     score_history, best_score, total_steps = run.begin()
-    seed = None if cfg.resume else cfg.seed
+    seed = None if score_history else cfg.seed
     for _ in range(len(score_history), episodes):
         observation, _ = env.reset(seed=seed)
         seed, done, score, losses = None, False, 0.0, None
@@ -303,11 +303,11 @@ def test_a_third_agent_needs_no_change_to_the_shared_package(ddpg, tmp_path):
 
     # --evaluate: the saved best agent, built by the caller
     cfg = types.SimpleNamespace(env="Pendulum-v1", seed=0, chkpt_dir=str(chkpt), evaluate=2, render=False)
-    lines = evaluate_saved(cfg, lambda env, sizes: LinearAgent(ddpg.buffer.ReplayBuffer, 5))
+    lines = evaluate_saved(cfg, "linear", lambda env, sizes: LinearAgent(ddpg.buffer.ReplayBuffer, 5))
     assert len(lines) == 3 and lines[-1].startswith("mean score")
 
 
-@pytest.mark.parametrize("method", ["choose_action", "save_models", "load_models", "critic_estimates",
+@pytest.mark.parametrize("method", ["choose_action", "save_models", "load_models", "parts", "critic_estimates",
                                     "diagnostics", "rng_state", "set_rng_state"])
 def test_the_documented_agent_methods_are_what_ddpg_and_sac_have(ddpg, sac, method):
     doc = ast.get_docstring(ast.parse((PACKAGE / "__init__.py").read_text()))

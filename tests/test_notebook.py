@@ -103,7 +103,8 @@ def test_agent_is_saved_where_the_settings_say(executed):
     best = chkpt_dir / "best"
     assert (best / "actor.pt").is_file() and (best / "critic_1.pt").is_file()
     sizes = json.loads((best / "agent.json").read_text())
-    assert sizes == {"env": "HalfCheetah-v4", "input_dims": 17, "n_actions": 6, "fc1_dims": 32, "fc2_dims": 32}
+    assert sizes == {"algorithm": "sac", "env": "HalfCheetah-v4", "input_dims": 17, "n_actions": 6, "fc1_dims": 32,
+                     "fc2_dims": 32}
 
 
 def test_notebook_trains_the_same_run_as_main_sac(executed, sac, tmp_path, capsys):

@@ -104,8 +104,9 @@ SIGNALS = {"ctrl-c": (signal.SIGINT, False), "sigterm": (signal.SIGTERM, False),
 
 @pytest.mark.parametrize("case", list(SIGNALS))
 def test_signal_mid_episode_saves_plots_and_exits_cleanly(algo, tmp_path, capsys, monkeypatch, case):
-    """Ctrl-C or SIGTERM in the middle of an episode: the run finishes the step, saves latest/, writes the curve
-    and the CSVs, and exits 0. The signal is sent to this process from inside the run, at its 450th env step.
+    """Ctrl-C or SIGTERM in the middle of an episode: the run finishes the step, saves latest/ (as before that
+    episode), writes the curve and the CSVs, and exits 0. The signal is sent to this process from inside the
+    run, at its 450th env step.
 
     ctrl-c-background starts the run with SIGINT ignored, as a shell does for `cmd &` in a script.
     """
@@ -131,8 +132,10 @@ def test_signal_mid_episode_saves_plots_and_exits_cleanly(algo, tmp_path, capsys
     assert code == 0 and err == ""
     assert f"stopped by {signal.Signals(signum).name} after 450 env steps: saving" in out
     assert signal.getsignal(signal.SIGTERM) == sigterm_handler  # the run put back the handlers it replaced
+    # latest/ holds the run as it was before the cut episode (--resume plays it again), which has no score
+    assert "stopped in episode 3: latest/ holds the run as it was before it, after 400 env steps" in out
     state = torch.load(tmp_path / "run" / "tmp" / "latest" / "training_state.pt", weights_only=True)
-    assert state["total_steps"] == 450 and len(state["scores"]) == 2  # the cut episode has no score
+    assert state["total_steps"] == 400 and len(state["scores"]) == 2
     assert len(read_scores(tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1.csv")) == 2
     assert (tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1.png").is_file()
 
@@ -216,3 +219,72 @@ def test_sigkill_mid_episode_and_mid_save_loses_at_most_the_current_episode(algo
     assert f"resuming after episode {saved} " in result.stdout and f"{saved + 1} episodes" in result.stdout
     assert len(read_scores(tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1.csv")) == saved + 1
     assert not any(p.name.endswith((".new", ".old")) or ".tmp" in p.name for p in chkpt.rglob("*"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A stop in the middle of an episode, then --resume: the scores of the uninterrupted run
+# (a stop at --episodes: test_resume_with_saved_buffer_gives_the_scores_of_an_uninterrupted_run above)
+# ---------------------------------------------------------------------------------------------------------
+STOPPED = [*LANDER, "--episodes", "5", "--save-buffer", "--save-every", "1"]
+ENV = "LunarLanderContinuous-v2"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(algo, tmp_path_factory):
+    """The plots folder of the run every stopped and resumed run must reproduce."""
+    folder = tmp_path_factory.mktemp(f"uninterrupted-{algo.name}")
+    subprocess.run([sys.executable, str(ROOT / algo.folder / f"{algo.script}.py"), *STOPPED, "--chkpt-dir",
+                    str(folder / "tmp"), "--plot-dir", str(folder / "plots")], check=True, capture_output=True,
+                   timeout=300)
+    return folder / "plots"
+
+
+def stop_in_process(algo, capsys, monkeypatch, argv, signum):
+    """Run in this process and send `signum` to it at the 350th env step, in the middle of an episode."""
+    real_remember, stored = algo.agent.remember, []
+
+    def remember(self, *transition):
+        real_remember(self, *transition)
+        stored.append(1)
+        if len(stored) == 350:
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(algo.agent, "remember", remember)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run_in_process(algo, argv, capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        monkeypatch.undo()
+
+
+def kill_in_its_third_episode(algo, argv):
+    proc = subprocess.Popen([sys.executable, "-u", str(ROOT / algo.folder / f"{algo.script}.py"), *argv],
+                            stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("episode    2 "):
+            time.sleep(0.2)
+            break
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("how", ["--max-steps", "SIGINT", "SIGTERM", "SIGKILL"])
+def test_resume_after_a_stop_mid_episode_gives_the_uninterrupted_scores(algo, tmp_path, capsys, monkeypatch,
+                                                                         uninterrupted, how):
+    argv = [*STOPPED, *dirs(tmp_path)]
+    if how == "--max-steps":
+        code, out, err = run_in_process(algo, [*argv, "--max-steps", "350"], capsys)
+    elif how == "SIGKILL":
+        kill_in_its_third_episode(algo, argv)
+        code, out, err = 0, "stopped in episode", ""
+    else:
+        code, out, err = stop_in_process(algo, capsys, monkeypatch, argv, getattr(signal, how))
+    assert code == 0, err
+    assert "stopped in episode" in out  # it did stop in the middle of an episode
+    code, _, err = run_in_process(algo, ["--resume", "--max-steps", "300000", "--chkpt-dir",
+                                         str(tmp_path / "run" / "tmp")], capsys)
+    assert code == 0, err
+    for name in (f"{algo.name}_{ENV}.csv", f"{algo.name}_{ENV}_q_bias.csv"):
+        assert csv_rows(tmp_path / "run" / "plots" / name) == csv_rows(uninterrupted / name), name
