@@ -281,10 +281,15 @@ def read_episodes(path: Path) -> list[dict]:
     return [{k: float(v) if v else math.nan for k, v in zip(keys, line.split(","))} for line in lines[1:]]
 
 
+def solved_at(episodes: list[dict]) -> dict | None:
+    """The first episode (of at least 100) whose 100-episode mean is >= 200; None if there is none."""
+    return next((e for e in episodes if e["episode"] >= 100 and e["avg100"] >= SOLVED), None)
+
+
 def summarise(job: Job, cap_minutes: float) -> dict:
     """The run's row: solved at the first episode (of at least 100) whose 100-episode mean is >= 200."""
     eps = job.episodes
-    hit = next((e for e in eps if e["episode"] >= 100 and e["avg100"] >= SOLVED), None)
+    hit = solved_at(eps)
     last = eps[-1] if eps else None
     return dict(algo=job.algo, seed=job.seed, solved=hit is not None,
                 minutes=hit["minutes"] if hit else cap_minutes,

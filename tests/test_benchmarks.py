@@ -6,9 +6,12 @@ scripts measure our side only and say so, and these tests check that; where it i
 They assert on behaviour (files, columns, rows, positive numbers), never on speed.
 """
 import csv
+import dataclasses
 import importlib.util
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +200,132 @@ def test_compare_reads_the_runs_of_time_to_solve(compare, tmp_path, capsys):
     out = tmp_path / "figure.png"
     assert compare.main(["--runs", str(tmp_path), "--out", str(out)]) == 0
     assert "ddpg: 3 run(s)" in capsys.readouterr().out and out.is_file()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# seeds.py: the solve rate of our defaults over held-out seeds
+# ---------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def seeds(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import seeds
+    return seeds
+
+
+def test_seeds_quick_trains_evaluates_and_reports_each_seed(tmp_path):
+    # --quick with a smaller budget still (600 env steps, 300 random) to keep the test short
+    result = run("seeds.py", "--algo", "ddpg", "--seeds", "10", "11", "--parallel", "2", "--quick",
+                 "--max-steps", "600", "--our-args", "--learning-starts 300", "--out", str(tmp_path))
+    assert "started ddpg_seed10" in result.stdout and "evaluating ddpg_seed11 (2 episodes)" in result.stdout
+    assert not (tmp_path / "seeds.md").exists() and not (tmp_path / "seeds.csv").exists()  # real results untouched
+    table = (tmp_path / "seeds_quick.md").read_text()
+    assert "seeds 10-11): solve rate: 0/2\n" in table and "none solved" in table
+    rows = read_csv(tmp_path / "seeds_quick.csv")
+    assert [(r["algo"], r["seed"], r["solved"], r["status"]) for r in rows] == [
+        ("ddpg", "10", "False", "complete"), ("ddpg", "11", "False", "complete")]
+    for r in rows:
+        assert r["eval_episodes"] == "2" and 0 <= int(r["eval_below"]) <= 2 and float(r["eval_std"]) >= 0
+        assert f"| {r['seed']} | no | - | - | - | - | {float(r['eval_mean']):.1f} +- " in table
+        assert r["max_steps"] == "600" and "--learning-starts 300" in r["our_args"] and r["torch"].startswith("torch")
+        run_dir = tmp_path / "seeds_quick_runs" / f"ddpg_seed{r['seed']}"
+        episodes = read_csv(run_dir / "ddpg_LunarLanderContinuous-v2.csv")
+        assert list(episodes[0]) == ["episode", "env_steps", "score", "avg100", "minutes"]
+        assert len(episodes) == int(r["episodes"]) and int(episodes[-1]["env_steps"]) <= 600
+        assert "mean score" in (run_dir / "evaluate.log").read_text() and (run_dir / "train.log").is_file()
+    assert (tmp_path / "seeds_quick_ddpg.png").read_bytes()[:4] == b"\x89PNG"
+    leftovers = [p for p in tmp_path.rglob("*") if p.suffix == ".pt" or p.name in ("best", "latest", "agent.json")]
+    assert leftovers == []  # the checkpoints lived in a scratch folder, deleted after the evaluation
+
+
+def test_seeds_sigterm_stops_the_runs_cleanly_and_reports_what_there_is(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "seeds.py"), "--algo", "sac", "--seeds", "10", "11", "--quick",
+           "--max-steps", "100000", "--out", str(tmp_path)]
+    log = tmp_path / "seeds_quick_runs" / "sac_seed10" / "train.log"
+    benchmark = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (log.is_file() and "episode    2 " in log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        benchmark.send_signal(signal.SIGTERM)
+        output = benchmark.communicate(timeout=60)[0]
+    finally:
+        benchmark.kill()
+    assert benchmark.returncode == 0, output
+    assert "SIGTERM: stopping the runs; not started: sac_seed11" in output
+    assert "stopped by SIGTERM" in log.read_text()  # one signal: the run saved and wrote its CSVs
+    (row,) = read_csv(tmp_path / "seeds_quick.csv")
+    assert (row["seed"], row["status"], row["eval_mean"]) == ("10", "stopped early", "")  # no evaluation
+    assert len(read_csv(log.with_name("sac_LunarLanderContinuous-v2.csv"))) == int(row["episodes"]) >= 2
+    table = (tmp_path / "seeds_quick.md").read_text()
+    assert "seeds none): solve rate: 0/0" in table and "left out, stopped early: seeds 10" in table
+    assert not (tmp_path / "seeds_quick_runs" / "sac_seed11").exists() and not list(tmp_path.rglob("*.pt"))
+
+
+def made_up_run(runs_dir, algo, seed, avg100, evaluation=(), episodes=150):
+    """A run folder with a scores CSV of avg100(e) at 100 env steps and 0.1 minutes an episode, and an evaluation."""
+    from time_to_solve import write_episodes
+    folder = runs_dir / f"{algo}_seed{seed}"
+    folder.mkdir(parents=True)
+    write_episodes(folder / f"{algo}_LunarLanderContinuous-v2.csv",
+                   [(e, 100 * e, 0.0, avg100(e), 0.1 * e) for e in range(1, episodes + 1)])
+    lines = [f"evaluation episode {i + 1:3d} score {s:8.1f}" for i, s in enumerate(evaluation)]
+    if evaluation:
+        mean, std = np.mean(evaluation), np.std(evaluation)
+        lines.append(f"mean score {mean:.1f} +- {std:.1f} over {len(evaluation)} episodes")
+    (folder / "evaluate.log").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_seeds_summary_from_made_up_runs_and_report_only_merges_agents(seeds, tmp_path):
+    runs = tmp_path / "seeds_runs"
+    # sac 10 reaches a mean of 200 at episode 120 (peak 225 at 130, ends at 205); sac 11 only before episode 100
+    made_up_run(runs, "sac", 10, lambda e: -100 + 2.5 * e if e <= 130 else 225 - (e - 130), [250, 190, 230])
+    made_up_run(runs, "sac", 11, lambda e: 250 if 40 <= e <= 60 else e if e <= 140 else 280 - e, [100, 150])
+    assert seeds.main(["--report-only", "--algo", "sac", "--out", str(tmp_path)]) == 0
+    rows = {(r["algo"], r["seed"]): r for r in read_csv(tmp_path / "seeds.csv")}
+    assert set(rows) == {("sac", "10"), ("sac", "11")}
+    s10, s11 = rows["sac", "10"], rows["sac", "11"]
+    assert (s10["solved"], s10["solve_episode"], s10["solve_env_steps"], float(s10["solve_minutes"])) == (
+        "True", "120", "12000", 12.0)
+    assert (float(s10["best_avg100"]), float(s10["final_avg100"])) == (225.0, 205.0)
+    assert (s10["eval_mean"], s10["eval_episodes"], s10["eval_below"]) == ("223.3000", "3", "1")
+    assert s11["solved"] == "False" and s11["solve_env_steps"] == s11["solve_minutes"] == ""  # 250 at e < 100
+    assert (float(s11["best_avg100"]), float(s11["final_avg100"])) == (140.0, 130.0)
+    table = (tmp_path / "seeds.md").read_text()
+    assert "\nsac (defaults, seeds 10-11): solve rate: 1/2\n" in table
+    assert "| 10 | yes | 12,000 | 12.0 | 225.0 | 205.0 | 223.3 +- 24.9 | 1/3 |" in table
+    assert "| 11 | no | - | - | 140.0 | 130.0 | 125.0 +- 25.0 | 2/2 |" in table
+    assert "median 12,000, worst 12,000" in table and "evaluation mean (solved seeds): median 223.3, minimum 223.3" \
+        in table
+    assert (tmp_path / "seeds_sac.png").is_file()
+
+    # then ddpg: the sac rows stay (from seeds.csv: their folders are gone), the ddpg rows join them
+    for folder in runs.iterdir():
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
+    made_up_run(runs, "ddpg", 10, lambda e: -100 + 3 * e, [210, 230])  # 200 at episode 100: 10,000 steps
+    made_up_run(runs, "ddpg", 11, lambda e: -150 + 2.5 * e, [180, 220])  # 200 at episode 140: 14,000 steps
+    made_up_run(runs, "ddpg", 12, lambda e: 0.0)  # never; no evaluation
+    assert seeds.main(["--report-only", "--out", str(tmp_path)]) == 0
+    rows = read_csv(tmp_path / "seeds.csv")
+    assert [(r["algo"], r["seed"], r["solved"]) for r in rows] == [
+        ("ddpg", "10", "True"), ("ddpg", "11", "True"), ("ddpg", "12", "False"), ("sac", "10", "True"),
+        ("sac", "11", "False")]
+    table = (tmp_path / "seeds.md").read_text()
+    assert "\nddpg (defaults, seeds 10-12): solve rate: 2/3\n" in table
+    assert "\nsac (defaults, seeds 10-11): solve rate: 1/2\n" in table
+    assert "- env steps to solve (solved seeds): median 12,000, worst 14,000" in table
+    assert "- minutes to solve (solved seeds): median 12.0, worst 14.0" in table
+    assert "- evaluation mean (solved seeds): median 210.0, minimum 200.0" in table
+    assert "| 12 | no | - | - | 0.0 | 0.0 | - | - |" in table
+    assert (tmp_path / "seeds_ddpg.png").is_file()
+
+
+def test_seeds_passes_evaluate_only_the_flags_it_takes(seeds):
+    from rlharness.cli import BOTH, RunConfig
+    shared = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(RunConfig) if f.metadata["used_in"] == BOTH}
+    assert shared - {"--seed", "--threads", "--evaluate", "--chkpt-dir", "--plot-dir"} == set(seeds.EVAL_FLAGS)
+    assert seeds.eval_args(["--env", "Pendulum-v1", "--fc1-dims", "32", "--device=cpu", "--save-buffer",
+                            "--batch-size", "8"]) == ["--env", "Pendulum-v1", "--device=cpu"]
+    assert seeds.seed_ranges([12, 10, 11, 15, 17, 18]) == "10-12, 15, 17-18" and seeds.seed_ranges([]) == "none"
