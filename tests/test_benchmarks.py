@@ -199,7 +199,9 @@ def test_compare_reads_the_runs_of_time_to_solve(compare, tmp_path, capsys):
     (tmp_path / "sb3-sac_seed0.csv").write_text("episode,env_steps,score,avg100,minutes\n1,10,0,0,0.1\n")
     out = tmp_path / "figure.png"
     assert compare.main(["--runs", str(tmp_path), "--out", str(out)]) == 0
-    assert "ddpg: 3 run(s)" in capsys.readouterr().out and out.is_file()
+    printed = capsys.readouterr().out
+    # our runs only: the planted SB3 run is neither counted nor drawn
+    assert "ddpg: 3 run(s)" in printed and "sac: 3 run(s)" in printed and "sb3" not in printed and out.is_file()
 
 
 # ---------------------------------------------------------------------------------------------------------
