@@ -14,8 +14,9 @@ class NoParticles(gym.Wrapper):
     """Frees LunarLander's exhaust particles after every step when nothing is rendered.
 
     gym 0.26.2 only frees them while rendering, so a long hovering episode piles up Box2D bodies and the env
-    slows down about 8x. Particles are decoration: they collide with the ground only, never the lander, so
-    destroying them leaves the lander's trajectory bit-identical (tests/test_envs.py checks it).
+    slows down (29.8x in a 1000-step hovering episode: benchmarks/results/env_speed.md). Particles are
+    decoration: they collide with the ground only, never the lander, so destroying them leaves the lander's
+    trajectory bit-identical (tests/test_envs.py checks it).
     """
 
     def step(self, action):
