@@ -8,9 +8,11 @@
 --run trains each (agent, seed) with the main script's default flags (plus --args) into
 plots/compare/<algo>_seed<N>/ and tmp/compare/<algo>_seed<N>/. Without --run the script reads those folders,
 or, where an agent has none, the single run in plots/<algo>_<env>.csv. Writes plots/ddpg_vs_sac_<env>.png:
-top, each agent's 100-episode running mean (mean over seeds, the band spans the lowest to the highest seed)
-against env steps and against minutes; bottom, each agent's critic estimate beside the discounted return it
-actually obtained (the lecture's maximization-bias slide: DDPG's single critic against SAC's min of two).
+top, each seed's 100-episode running mean, one line a run, against env steps and against minutes, with a dot where
+the run solved the env (the first mean of 200 over at least 100 episodes; time_to_solve.py's runs stop there);
+bottom, each run's critic estimate beside the discounted return it actually obtained (the lecture's
+maximization-bias slide: DDPG's single critic against SAC's min of two). Runs of different lengths are drawn
+whole: no curve is averaged over runs that have already stopped.
 """
 import argparse
 import shlex
@@ -66,25 +68,22 @@ def train(algo: str, seed: int, env: str, extra: list[str], plot_dir: Path, chkp
     return f"{name}: {result.stdout.strip().splitlines()[-1]}"
 
 
-def band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) -> tuple[np.ndarray, ...]:
-    """Interpolate (x, y) curves onto a common x grid (up to the shortest run's end): x, mean, min, max."""
-    end = min(x[-1] for x, _ in curves)
-    start = max(x[0] for x, _ in curves)
-    grid = np.linspace(start, end, points) if end > start else np.array([start])
-    ys = np.array([np.interp(grid, x, y) for x, y in curves])
-    return grid, ys.mean(axis=0), ys.min(axis=0), ys.max(axis=0)
+def solved_at(scores: dict[str, np.ndarray], solved: float = 200.0) -> int | None:
+    """The index of the first episode (of at least 100) whose 100-episode mean reaches `solved`, or None."""
+    hits = np.flatnonzero((scores["episode"] >= 100) & (scores["avg100"] >= solved))
+    return int(hits[0]) if len(hits) else None
 
 
-def draw(ax, curves: list[tuple[np.ndarray, np.ndarray]], color: str, label: str, **line) -> None:
+def draw(ax, curves: list[tuple[np.ndarray, np.ndarray]], color: str, label: str,
+         marks: list[int | None] | None = None, **line) -> None:
+    """Each run its own line (the label once, with the count); a dot at marks[i], the point run i solved."""
     curves = [(x, y) for x, y in curves if len(x) > 0]
-    if not curves:
-        return
-    if len(curves) == 1:
-        ax.plot(*curves[0], color=color, label=label, **line)
-        return
-    x, mean, low, high = band(curves)
-    ax.plot(x, mean, color=color, label=f"{label} (mean of {len(curves)} seeds)", **line)
-    ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
+    for i, (x, y) in enumerate(curves):
+        count = f" ({len(curves)} runs)" if len(curves) > 1 else ""
+        ax.plot(x, y, color=color, label=label + count if i == 0 else None, alpha=0.85, **{"lw": 1.2, **line})
+        if marks is not None and marks[i] is not None:
+            ax.plot(x[marks[i]], y[marks[i]], "o", color=color, ms=6, mec="black",
+                    label="solved (100-episode mean 200)" if i == 0 else None)
 
 
 def plot(runs: dict[str, list[tuple[Path, Path]]], env: str, out: Path) -> Path:
@@ -97,9 +96,11 @@ def plot(runs: dict[str, list[tuple[Path, Path]]], env: str, out: Path) -> Path:
     (by_steps, by_minutes), bias_axes = axes
     for algo, files in runs.items():
         scores = [read_csv(scores_csv) for scores_csv, _ in files]
-        draw(by_steps, [(s["env_steps"], s["avg100"]) for s in scores], COLORS[algo], algo.upper())
+        draw(by_steps, [(s["env_steps"], s["avg100"]) for s in scores], COLORS[algo], algo.upper(),
+             [solved_at(s) for s in scores])
         timed = [s for s in scores if not np.isnan(s["minutes"]).any()]
-        draw(by_minutes, [(s["minutes"], s["avg100"]) for s in timed], COLORS[algo], algo.upper())
+        draw(by_minutes, [(s["minutes"], s["avg100"]) for s in timed], COLORS[algo], algo.upper(),
+             [solved_at(s) for s in timed])
     for ax, xlabel in ((by_steps, "env steps"), (by_minutes, "minutes of training")):
         if env.startswith("LunarLander"):
             ax.axhline(200, color="tab:green", ls="--", lw=1, label="solved (200)")
@@ -159,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     out = plot(runs, args.env, Path(args.out) if args.out else plot_dir / f"ddpg_vs_sac_{args.env}.png")
     for algo, files in runs.items():
         print(f"{algo}: {len(files)} run(s): {', '.join(str(scores) for scores, _ in files)}")
+        solved = [(data, solved_at(data)) for data in (read_csv(scores) for scores, _ in files)]
+        print(f"{algo} solved at env steps: "
+              + ", ".join("not solved" if i is None else f"{data['env_steps'][i]:.0f}" for data, i in solved))
     print(f"figure: {out}")
     return 0
 

@@ -164,9 +164,16 @@ def test_compare_draws_bands_across_seeds_from_csvs(compare, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ddpg: 2 run(s)" in out and "sac: 2 run(s)" in out
     assert (tmp_path / f"ddpg_vs_sac_{env}.png").read_bytes()[:4] == b"\x89PNG"
-    x, mean, low, high = compare.band([(np.array([0.0, 10.0]), np.array([0.0, 10.0])),
-                                       (np.array([0.0, 5.0]), np.array([2.0, 2.0]))], points=3)
-    assert np.allclose(x, [0, 2.5, 5]) and np.allclose(mean, [1, 2.25, 3.5]) and np.allclose(high, [2, 2.5, 5])
+    assert "ddpg solved at env steps: not solved, not solved" in out  # 30 episodes: too few to count
+
+
+def test_compare_marks_where_each_run_solved(compare):
+    episodes = np.arange(1, 151, dtype=float)
+    rising = {"episode": episodes, "env_steps": 1000 * episodes, "avg100": 2.0 * episodes - 40}  # 200 at ep. 120
+    assert compare.solved_at(rising) == 119
+    early = dict(rising, avg100=np.full(150, 250.0))  # above 200 from the start: counts from episode 100 on
+    assert compare.solved_at(early) == 99
+    assert compare.solved_at(dict(rising, avg100=np.full(150, 199.9))) is None
 
 
 def test_compare_reads_a_single_run_and_reports_none(compare, tmp_path, capsys):
