@@ -49,6 +49,7 @@ class TrainingRun:
         self.q_bias: list[dict] = []
         self.q_bias_policy: list[dict] = []  # the critic against the noise-free policy's own return
         self._policy_env: Any = None
+        self._policy_seed = stream_seeds(cfg.seed)["policy_episodes"]  # plus the episode number, each such episode
         self.records: dict[str, list[dict]] = {}  # the agent's own records by name, e.g. SAC's "alpha"
         self.best_score = -math.inf
         self.start = self.episode_start = time.perf_counter()
@@ -111,8 +112,7 @@ class TrainingRun:
         Estimates may sample (SAC's a~ ~ pi(.|s)): fork_rng keeps those draws out of training's random stream,
         so a run learns the same with or without the record.
         """
-        devices = [self.agent.device] if self.agent.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with self._outside_training_rng():
             at = dict(episode=episode, env_steps=total_steps)
             self.q_bias.append(dict(at, **q_bias_row(self.agent, episode_len, self.gamma)))
             for name, row in agent_records(self.agent, episode_len).items():
@@ -123,11 +123,13 @@ class TrainingRun:
         estimate at its states beside that policy's own discounted return; training draws nothing from it."""
         if self._policy_env is None:
             self._policy_env = make_env(self.config["env"])
-        seed = stream_seeds(self.config["seed"])["policy_episodes"] + episode
-        devices = [self.agent.device] if self.agent.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            row = policy_bias_row(self.agent, self._policy_env, seed, self.gamma)
+        with self._outside_training_rng():
+            row = policy_bias_row(self.agent, self._policy_env, self._policy_seed + episode, self.gamma)
         self.q_bias_policy.append(dict(episode=episode, env_steps=total_steps, **row))
+
+    def _outside_training_rng(self) -> Any:
+        """torch's generators forked (and put back after): what the records draw leaves training's stream as it was."""
+        return torch.random.fork_rng(devices=[self.agent.device] if self.agent.device.type == "cuda" else [])
 
     def _mark_boundary(self, total_steps: int) -> None:
         """Remember the run as it stands between two episodes (networks, optimisers, generators, buffer count).
