@@ -44,6 +44,18 @@ class ReplayBuffer:
                     self.terminal_memory)
         return tuple(torch.from_numpy(m[batch]).to(self.device) for m in memories)
 
+    def rng_state(self) -> dict:
+        """The sampler's state (what --resume puts back)."""
+        return self.rng.bit_generator.state
+
+    def set_rng_state(self, state) -> None:
+        """Put back rng_state(); a GPU buffer's torch generator state (a run saved on a GPU) seeds a new
+        generator instead: reproducible, but not the draws the GPU run would have made."""
+        if isinstance(state, dict):
+            self.rng.bit_generator.state = state
+        else:
+            self.rng = np.random.default_rng(np.frombuffer(state.numpy().tobytes(), dtype=np.uint32))
+
     # Checkpoints (--save-buffer): the filled slots as tensors, the counter and the sampling RNG's state
     _ARRAYS = ("state_memory", "new_state_memory", "action_memory", "reward_memory", "terminal_memory")
 
@@ -63,4 +75,4 @@ class ReplayBuffer:
                 raise ValueError(f"saved {name} has shape {tuple(saved.shape)}, this buffer {memory.shape}")
             memory[:len(saved)] = saved
         self.mem_cntr = int(state["mem_cntr"])
-        self.rng.bit_generator.state = state["rng"]
+        self.set_rng_state(state["rng"])

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from rlharness.checkpoints import load_state_dicts, save_state_dicts
+from rlharness.gpu import DeviceReplayBuffer
 
 from buffer import ReplayBuffer
 from networks import ActorNetwork, CriticNetwork
@@ -34,7 +35,9 @@ class Agent:
         self.action_high = np.asarray(action_high, dtype=np.float32)
         self.noise = noise  # in units of the normalised action; scaled by the half-range below
         self.noise_scale = (self.action_high - self.action_low) / 2
-        self.memory = ReplayBuffer(max_size, input_dims, n_actions, seed=seed, device=self.device)
+        on_gpu = self.device.type == "cuda"  # then R lives on the GPU and learn() can run as a CUDA graph
+        buffer = DeviceReplayBuffer if on_gpu else ReplayBuffer
+        self.memory = buffer(max_size, input_dims, n_actions, seed=seed, device=self.device)
 
         # Randomly initialise critic Q(s, a|theta_Q) and actor mu(s|theta_mu)
         self.mu = ActorNetwork(input_dims, n_actions, action_low, action_high, fc1_dims, fc2_dims,
@@ -43,11 +46,12 @@ class Agent:
         # Initialise target networks Q' and mu' with weights theta_Q' <- theta_Q, theta_mu' <- theta_mu
         self.mu_target = copy.deepcopy(self.mu).requires_grad_(False)
         self.Q_target = copy.deepcopy(self.Q).requires_grad_(False)
-        self.actor_optimizer = torch.optim.Adam(self.mu.parameters(), lr=lr_actor, fused=True)
+        self.actor_optimizer = torch.optim.Adam(self.mu.parameters(), lr=lr_actor, fused=True,
+                                                capturable=on_gpu)
         # critic_weight_decay adds an L2 penalty on theta_Q to the critic's gradient (the DDPG paper and the
         # lecture's code use 0.01; 0 here, see README "Differences from the lecture")
         self.critic_optimizer = torch.optim.Adam(self.Q.parameters(), lr=lr_critic, weight_decay=critic_weight_decay,
-                                                 fused=True)
+                                                 fused=True, capturable=on_gpu)
         # parameter lists for the soft update (buffers such as the action scale never change)
         self._online = list(self.mu.parameters()) + list(self.Q.parameters())
         self._target = list(self.mu_target.parameters()) + list(self.Q_target.parameters())
@@ -116,14 +120,14 @@ class Agent:
 
     def rng_state(self) -> dict:
         """The generators the agent draws from: the buffer's sampler and the noise process N."""
-        state = {"buffer": self.memory.rng.bit_generator.state}
+        state = {"buffer": self.memory.rng_state()}
         if self.noise is not None:
             state["noise"] = self.noise.state_dict()
         return state
 
     def set_rng_state(self, state: dict) -> None:
         """Put back what rng_state() returned (for --resume)."""
-        self.memory.rng.bit_generator.state = state["buffer"]
+        self.memory.set_rng_state(state["buffer"])
         if "noise" in state and self.noise is not None:
             self.noise.load_state_dict(state["noise"])
 

@@ -16,6 +16,7 @@ import torch
 from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_device
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
+from rlharness.gpu import graphed_learn
 from rlharness.run import TrainingRun
 from rlharness.seeding import seed_everything, stream_seeds
 from rlharness.signals import StopRequest
@@ -75,6 +76,7 @@ def train(cfg: Config, device: torch.device) -> int:
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims,
                         layer_norm=cfg.layer_norm)
     agent = make_agent(cfg, env, device, sizes)
+    learn = graphed_learn(agent, cfg.cuda_graph)  # agent.learn; on CUDA replayed as one CUDA graph (README, GPU)
     run = TrainingRun(agent, env, sizes, cfg)  # checkpoints, --resume, CSVs, critic record
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
@@ -93,7 +95,7 @@ def train(cfg: Config, device: torch.device) -> int:
                 observation_, reward, terminated, truncated, _ = env.step(action)
                 agent.remember(observation, action, reward, observation_, terminated)
                 if total_steps >= cfg.learning_starts:
-                    losses = agent.learn()
+                    losses = learn()
                 score += reward
                 observation = observation_
                 done = terminated or truncated

@@ -18,6 +18,7 @@ import torch
 from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_device
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
+from rlharness.gpu import graphed_learn
 from rlharness.run import TrainingRun
 from rlharness.seeding import seed_everything, stream_seeds
 from rlharness.signals import StopRequest
@@ -66,6 +67,7 @@ def train(cfg: Config, device: torch.device) -> int:
     env = make_env(cfg.env, seeds["action_space"])
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
     agent = make_agent(cfg, env, device, sizes)
+    learn = graphed_learn(agent, cfg.cuda_graph)  # agent.learn; on CUDA replayed as one CUDA graph (README, GPU)
     run = TrainingRun(agent, env, sizes, cfg)  # checkpoints, --resume, CSVs, critic and alpha records
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
@@ -88,7 +90,7 @@ def train(cfg: Config, device: torch.device) -> int:
                 total_steps += 1
                 if total_steps > cfg.learning_starts and total_steps % cfg.update_every == 0:
                     for _ in range(cfg.update_every):
-                        losses = agent.learn()
+                        losses = learn()
             if not done:  # the step budget ran out or a stop was asked for mid-episode: no score for it
                 break
             run.check_losses(losses, total_steps)  # NaN or inf: stop before anything is saved

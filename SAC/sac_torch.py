@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from rlharness.checkpoints import load_state_dicts, save_state_dicts
+from rlharness.gpu import DeviceReplayBuffer
 
 from buffer import ReplayBuffer
 from networks import ActorNetwork, CriticNetwork
@@ -32,7 +33,9 @@ class Agent:
         self.input_dims, self.n_actions = input_dims, n_actions
         self.gamma, self.tau, self.batch_size = gamma, tau, batch_size
         self.device = torch.device(device)
-        self.memory = ReplayBuffer(max_size, input_dims, n_actions, seed=seed, device=self.device)
+        on_gpu = self.device.type == "cuda"  # then D lives on the GPU and learn() can run as a CUDA graph
+        buffer = DeviceReplayBuffer if on_gpu else ReplayBuffer
+        self.memory = buffer(max_size, input_dims, n_actions, seed=seed, device=self.device)
 
         # Initialise policy parameters theta, Q-function parameters phi_1, phi_2, empty replay buffer D
         self.pi = ActorNetwork(input_dims, n_actions, action_low, action_high, fc1_dims, fc2_dims).to(self.device)
@@ -41,9 +44,10 @@ class Agent:
         # Set target parameters equal to main parameters phi'_1 <- phi_1, phi'_2 <- phi_2
         self.Q1_target = copy.deepcopy(self.Q1).requires_grad_(False)
         self.Q2_target = copy.deepcopy(self.Q2).requires_grad_(False)
-        self.actor_optimizer = torch.optim.Adam(self.pi.parameters(), lr=lr_actor, fused=True)
+        self.actor_optimizer = torch.optim.Adam(self.pi.parameters(), lr=lr_actor, fused=True,
+                                                capturable=on_gpu)
         self.critic_optimizer = torch.optim.Adam([*self.Q1.parameters(), *self.Q2.parameters()], lr=lr_critic,
-                                                 fused=True)
+                                                 fused=True, capturable=on_gpu)
 
         # alpha = exp(log alpha): learned towards the target entropy -|A| (an addition), or fixed
         self.auto_alpha = alpha is None
@@ -54,7 +58,7 @@ class Agent:
             with torch.no_grad():
                 self.log_alpha.fill_(float(np.log(alpha)))
         self.target_entropy = -float(n_actions)
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=lr_alpha, fused=True)
+        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=lr_alpha, fused=True, capturable=on_gpu)
 
         self._online = [*self.Q1.parameters(), *self.Q2.parameters()]
         self._target = [*self.Q1_target.parameters(), *self.Q2_target.parameters()]
@@ -153,11 +157,11 @@ class Agent:
 
     def rng_state(self) -> dict:
         """The generator the agent draws from besides torch's: the buffer's sampler."""
-        return {"buffer": self.memory.rng.bit_generator.state}
+        return {"buffer": self.memory.rng_state()}
 
     def set_rng_state(self, state: dict) -> None:
         """Put back what rng_state() returned (for --resume)."""
-        self.memory.rng.bit_generator.state = state["buffer"]
+        self.memory.set_rng_state(state["buffer"])
 
     # -----------------------------------------------------------------------------------------------------
     # Checkpoints: one state_dict per network, plus the optimisers and log alpha

@@ -3,6 +3,7 @@
     python benchmarks/update_speed.py                      # the full table, 1 and 2 threads (about 5 minutes)
     python benchmarks/update_speed.py --quick              # 3 repeats of 30 updates, under a minute
     python benchmarks/update_speed.py --threads 1 --repeats 1 --updates 3   # a smoke run
+    python benchmarks/update_speed.py --device cuda        # on a GPU: eager learn() against the CUDA graph
 
 Both sides update networks of the same sizes from the same batch size on LunarLander's spaces (8-dim
 observations, 2-dim actions in [-1, 1]), each from a replay buffer of 5,000 random transitions: our Agent's
@@ -16,6 +17,11 @@ included) back to back on fresh tensors: what the update would cost if nothing e
 
 SB3 is a benchmark-only dependency (`pip install -r requirements.txt -r benchmarks/requirements.txt`); without
 it the script times our side only and says so. Writes benchmarks/results/update_speed.csv and .md.
+
+With --device cuda (or cuda:N) it times our learn() on that GPU instead, three ways, at GPU_CONFIGS: eager (each
+operation launched from Python), replayed as one CUDA graph (rlharness.gpu, what training on CUDA does), and on
+one CPU thread of the same host for comparison; it writes update_speed_cuda.csv and .md. `--device cpu` runs
+that mode on the CPU without the graph rows (a dry run of the GPU benchmark).
 """
 import argparse
 import contextlib
@@ -54,11 +60,11 @@ def agent_class(algo: str) -> type:
         sys.path.remove(str(ROOT / folder))
 
 
-def make_agent(algo: str, sizes: tuple[int, int], batch: int):
-    """Our Agent at these sizes, its replay buffer filled with FILL random transitions."""
+def make_agent(algo: str, sizes: tuple[int, int], batch: int, device: torch.device | str = "cpu"):
+    """Our Agent at these sizes on `device`, its replay buffer filled with FILL random transitions."""
     agent = agent_class(algo)(input_dims=OBS_DIMS, n_actions=N_ACTIONS, action_low=-np.ones(N_ACTIONS),
                          action_high=np.ones(N_ACTIONS), fc1_dims=sizes[0], fc2_dims=sizes[1],
-                         batch_size=batch, max_size=20_000, seed=0)
+                         batch_size=batch, max_size=20_000, device=device, seed=0)
     rng = np.random.default_rng(0)
     for _ in range(FILL):
         agent.remember(rng.normal(size=OBS_DIMS), rng.uniform(-1, 1, N_ACTIONS), rng.normal(),
@@ -222,6 +228,87 @@ def measure(threads: int, repeats: int, updates: int, with_sb3: bool, matmul_sec
     return rows
 
 
+GPU_CONFIGS = [("sac", (128, 128), 128), ("sac", (256, 256), 256), ("ddpg", (256, 256), 128)]
+
+
+def timed_updates(update: Callable[[], object], updates: int, device: torch.device) -> float:
+    """Seconds per update over `updates` calls, waiting for the device to finish before and after."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(updates):
+        update()
+    sync()
+    return (time.perf_counter() - start) / updates
+
+
+def measure_device(device: torch.device, repeats: int, updates: int) -> list[dict]:
+    """Updates per second of learn() on `device`, eager and (on CUDA) replayed as a CUDA graph, and on one CPU
+    thread; the median over repeats, the three alternated within each repeat."""
+    from rlharness.gpu import graphed_learn
+
+    torch.set_num_threads(1)
+    rows = []
+    for algo, sizes, batch in GPU_CONFIGS:
+        ways = {"cpu1": make_agent(algo, sizes, batch).learn, "eager": make_agent(algo, sizes, batch, device).learn}
+        if device.type == "cuda":
+            ways["graph"] = graphed_learn(make_agent(algo, sizes, batch, device), "on")
+        for update in ways.values():  # warm-up (the graph is captured here)
+            for _ in range(10):
+                update()
+        times: dict[str, list[float]] = {way: [] for way in ways}
+        for i in range(repeats):
+            for way in (list(ways) if i % 2 == 0 else list(ways)[::-1]):
+                times[way].append(timed_updates(ways[way], updates, device if way != "cpu1" else torch.device("cpu")))
+        rate = {way: 1 / float(np.median(t)) for way, t in times.items()}
+        spread = {way: (1 / max(t), 1 / min(t)) for way, t in times.items()}
+        rows.append(dict(algo=algo, hidden=f"{sizes[0]}x{sizes[1]}", batch=batch, device=str(device),
+                         eager_per_s=rate["eager"], graph_per_s=rate.get("graph"), cpu1_per_s=rate["cpu1"],
+                         graph_x_eager=rate["graph"] / rate["eager"] if "graph" in rate else None,
+                         graph_x_cpu1=rate["graph"] / rate["cpu1"] if "graph" in rate else None,
+                         eager_range=spread["eager"], graph_range=spread.get("graph"), cpu1_range=spread["cpu1"]))
+    return rows
+
+
+def device_markdown(rows: list[dict], header_lines: list[str]) -> str:
+    """The GPU table: updates per second, median (lowest-highest over the repeats)."""
+    def cell(r: dict, way: str) -> str:
+        if r[f"{way}_per_s"] is None:
+            return "not run (no CUDA)"
+        low, high = r[f"{way}_range"]
+        return f"{r[f'{way}_per_s']:,.0f} ({low:,.0f}-{high:,.0f})"
+    lines = header_lines + [
+        "", "| algo | hidden | batch | eager on the GPU | CUDA graph | one CPU thread | graph / eager | graph / CPU |",
+        "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['algo']} | {r['hidden']} | {r['batch']} | {cell(r, 'eager')} | {cell(r, 'graph')} | "
+                     f"{cell(r, 'cpu1')} | {fmt(r['graph_x_eager'], '.1f')}{'x' if r['graph_x_eager'] else ''} | "
+                     f"{fmt(r['graph_x_cpu1'], '.1f')}{'x' if r['graph_x_cpu1'] else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def device_main(args: argparse.Namespace) -> None:
+    """--device: the GPU table (eager, CUDA graph, one CPU thread), update_speed_cuda.csv and .md."""
+    from rlharness.cli import select_device
+
+    device = select_device(args.device)
+    repeats, updates = args.repeats or (3 if args.quick else 7), args.updates or (50 if args.quick else 300)
+    rows = measure_device(device, repeats, updates)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU (a dry run on the CPU)"
+    header = [f"Our learn() on {name}, updates per second: median over {repeats} repeats of {updates} updates "
+              f"(lowest-highest in brackets), the three ways alternated; torch {torch.__version__}.",
+              "", f"command: `python benchmarks/update_speed.py {' '.join(sys.argv[1:])}`"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = [k for k in rows[0] if not k.endswith("_range")]
+    (out / "update_speed_cuda.csv").write_text("\n".join([",".join(keys)] + [
+        ",".join("" if r[k] is None else f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
+        for r in rows]) + "\n")
+    text = device_markdown(rows, header)
+    (out / "update_speed_cuda.md").write_text(text)
+    print(text, end="")
+
+
 def fmt(value, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
@@ -261,8 +348,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, help="updates per timed run (overrides the mode's)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to time")
     parser.add_argument("--no-sb3", action="store_true", help="time our side only, even if SB3 is installed")
+    parser.add_argument("--device", help="time learn() on this device (cuda, cuda:N; cpu: a dry run) eager and as "
+                        "a CUDA graph, against one CPU thread, instead of the SB3 table")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the CSV and .md")
     args = parser.parse_args(argv)
+    if args.device:
+        return device_main(args)
     repeats, updates = (3, 30) if args.quick else (7, 100)
     repeats, updates = args.repeats or repeats, args.updates or updates
     version = None if args.no_sb3 else sb3_version()

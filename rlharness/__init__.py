@@ -14,9 +14,10 @@ anywhere, resume after a crash and fail politely. Imports run one way, from the 
     evaluation   --evaluate: deterministic episodes, a GIF of the first
     signals      StopRequest: Ctrl-C and SIGTERM stop a run cleanly
     run          TrainingRun: best/ and latest/ saves, --resume, the CSVs and the critic record
+    gpu          training on CUDA: the replay buffer on the device, learn() captured as a CUDA graph
 
 It never asks what kind of agent it holds. An agent answers through these methods and attributes:
 choose_action(observation, evaluate), save_models(dir), load_models(dir), parts() (its networks and optimisers
 by file name), memory (the replay buffer), device, critic_estimates(states) with critic_labels,
-diagnostics(states), rng_state() and set_rng_state(states).
+diagnostics(states), rng_state() and set_rng_state(states). On CUDA, memory is a gpu.DeviceReplayBuffer.
 """

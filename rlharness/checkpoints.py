@@ -27,11 +27,14 @@ def load_state_dicts(parts: dict, chkpt_dir: Path, device: Any = "cpu") -> None:
     for name, part in parts.items():
         path = Path(chkpt_dir) / f"{name}.pt"
         state = load_checkpoint(path, device)
+        built = [group.get("capturable") for group in getattr(part, "param_groups", [])]
         try:
             part.load_state_dict(state)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise UsageError(f"checkpoint {path} does not fit this agent: {first_line(e)}") from None
         if isinstance(part, torch.optim.Optimizer):
+            for group, capturable in zip(part.param_groups, built):  # the saved flag is the saving device's:
+                group["capturable"] = capturable                      # keep this device's (GPU: True, CPU: False)
             lay_out_like_parameters(part)
 
 

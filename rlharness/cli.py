@@ -107,8 +107,11 @@ class RunConfig:
                              "uninterrupted one exactly)")
     resume: bool = flag(False, "continue the run saved in latest/: its flags, episode count, scores and RNG states "
                         "(--episodes, --max-steps and other run-length flags may change)")
-    device: str = flag("auto", "cpu, cuda, cuda:N (the N-th GPU) or auto (cuda when available)",
+    device: str = flag("auto", "cpu, cuda, cuda:N (the N-th GPU) or auto (cuda when available: with the CUDA graph "
+                       "an update there is several times faster than on a CPU core)",
                        "cpu, cuda, cuda:N or auto", used_in=BOTH)
+    cuda_graph: str = flag("auto", "on CUDA, replay each update as one captured CUDA graph (about 10x the eager "
+                           "GPU update; auto: on with CUDA, off on the CPU)", choices=("auto", "on", "off"))
     threads: int = flag(1, "torch CPU threads (1 is fastest when other work shares the machine)", "> 0",
                         used_in=BOTH)
     evaluate: int = flag(0, "load the saved agent, run N deterministic episodes, train nothing", ">= 0",
@@ -160,7 +163,8 @@ def parse_config(config_cls: type, argv: list[str] | None, description: str, def
 
 
 # Flags a resumed run may change: how long it runs and where it runs. Every other flag keeps the saved value.
-RUN_FLAGS = ("episodes", "max_steps", "stop_score", "save_every", "save_buffer", "device", "threads", "plot_dir")
+RUN_FLAGS = ("episodes", "max_steps", "stop_score", "save_every", "save_buffer", "device", "cuda_graph", "threads",
+             "plot_dir")
 NOT_RESTORED = ("resume", "evaluate", "gif", "render", "chkpt_dir")
 
 

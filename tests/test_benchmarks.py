@@ -338,3 +338,30 @@ def test_seeds_passes_evaluate_only_the_flags_it_takes(seeds):
     assert seeds.eval_args(["--env", "Pendulum-v1", "--fc1-dims", "32", "--device=cpu", "--save-buffer",
                             "--batch-size", "8"]) == ["--env", "Pendulum-v1", "--device=cpu"]
     assert seeds.seed_ranges([12, 10, 11, 15, 17, 18]) == "10-12, 15, 17-18" and seeds.seed_ranges([]) == "none"
+
+
+def test_update_speed_on_a_device_times_eager_and_one_cpu_thread_and_graph_only_with_cuda(tmp_path):
+    run("update_speed.py", "--device", "cpu", "--repeats", "2", "--updates", "2", "--out", str(tmp_path))
+    rows = read_csv(tmp_path / "update_speed_cuda.csv")
+    assert [(r["algo"], r["hidden"], r["batch"]) for r in rows] == [
+        ("sac", "128x128", "128"), ("sac", "256x256", "256"), ("ddpg", "256x256", "128")]
+    for r in rows:
+        assert float(r["eager_per_s"]) > 0 and float(r["cpu1_per_s"]) > 0
+        assert r["graph_per_s"] == r["graph_x_eager"] == ""  # no CUDA graph on the CPU
+    table = (tmp_path / "update_speed_cuda.md").read_text()
+    assert "no GPU (a dry run on the CPU)" in table and table.count("not run (no CUDA)") == 3
+
+
+def test_gpu_script_measures_the_learning_phase_from_the_scores_csv(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gpu
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    csv_file = tmp_path / "scores.csv"
+    csv_file.write_text("episode,env_steps,score,avg100,minutes\n1,1000,0,0,0.5\n2,2000,0,0,1.0\n"
+                        "3,3000,0,0,1.25\n4,4000,0,0,1.75\n")
+    # learning from step 1,500: episodes 2-4, 2,000 steps in 0.75 minutes
+    assert gpu.learning_rate(csv_file, 1500) == pytest.approx(2000 / 45)
+    assert gpu.learning_rate(csv_file, 3500) is None  # one episode: no interval to time
+    assert gpu.learning_rate(tmp_path / "missing.csv", 0) is None
