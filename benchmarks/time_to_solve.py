@@ -307,6 +307,15 @@ def median(rows: list[dict], key: str) -> tuple[float, bool]:
     return statistics.mean(r[key] for r in middle), any(not r["solved"] for r in middle)
 
 
+def rounded_bound(ratio: float, bound: str) -> float:
+    """The ratio to one decimal, rounded so a bound stays true: a lower bound (">") down, an upper one ("<") up."""
+    if bound == ">":
+        return math.floor(ratio * 10 + 1e-9) / 10
+    if bound == "<":
+        return math.ceil(ratio * 10 - 1e-9) / 10
+    return round(ratio, 1)
+
+
 def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, versions: str) -> str:
     lines = [f"Time to a 100-episode mean of {SOLVED:g} on {ENV_ID} (gym 0.26.2, exhaust particles freed: "
              "rlharness.envs.make_env, the same env for SB3 through a gymnasium adapter).",
@@ -336,7 +345,7 @@ def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, ver
                 lines.append(f"| {sb3} / {ours} | unknown: neither median run solved |")
             else:  # an unsolved median counts at the cap: a lower bound for SB3, an upper one for ours
                 bound = ">" if c_sb3 else "<" if c_ours else ""
-                lines.append(f"| {sb3} / {ours} | {bound}{m_sb3 / m_ours:.1f}x |")
+                lines.append(f"| {sb3} / {ours} | {bound}{rounded_bound(m_sb3 / m_ours, bound):.1f}x |")
     if skipped:
         lines += ["", f"Skipped: {', '.join(skipped)} (stable-baselines3 is not installed)."]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""The README's results are the results files': every table row and every measured number in the README's results
+sections must be found in a file that the same section cites (benchmarks/results/... or docs/...).
+
+A section's cited files are the paths it names (`benchmarks/results/time_to_solve.{csv,md,png}` names three).
+A table row must appear verbatim in a cited .md file (the scripts write the tables; the README copies them). A
+number with a decimal point in the prose (minutes, means, ratios such as 4.9x) must appear in a cited .md or .csv
+file, as written, and so must every number grouped by commas (179,464). Smaller integers (seeds, sizes, dates)
+and rounded figures in words (179k) are not checked, nor versions (0.26.2).
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+SECTIONS = ("Results on LunarLanderContinuous-v2", "Robustness over seeds", "Performance: update speed",
+            "Training on a GPU")
+# Decimals in these sections that are not measurements: each with the reason it is not looked up.
+NOT_MEASURED = {
+    "1.3": "the update-speed goal (1.3x faster than SB3)",
+    "1.25": "the goal for the update against its matmul floor (1.25x), beside the measured 1.25x of SAC 400x300",
+    "5,000": "update_speed.py's replay buffer fill, a setting",
+    "300,000": "the HalfCheetah command's step budget, a setting",
+}
+# Cited files that a machine or a run this repository does not have yet writes: named, with what writes them.
+PENDING = {"benchmarks/results/gpu.md": "benchmarks/gpu.py, on a GPU machine",
+           "benchmarks/results/seeds.md": "benchmarks/seeds.py's held-out sweeps (seeds 10 and up)"}
+
+
+def sections() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text()
+    parts = re.split(r"(?m)^## ", text)
+    return {part.splitlines()[0]: part for part in parts[1:] if part.startswith(SECTIONS)}
+
+
+def cited_files(section: str) -> list[Path]:
+    """The paths a section names; `a.{csv,md}` names a.csv and a.md."""
+    paths = []
+    for m in re.finditer(r"((?:benchmarks/results|docs)/[\w./-]*?)(\{[\w,]+\})?(?=[`)\s,;:]|$)", section):
+        base, braces = m.group(1), m.group(2)
+        paths += [ROOT / (base + ext) for ext in braces.strip("{}").split(",")] if braces else [ROOT / base]
+    return paths
+
+
+def tables(section: str) -> list[str]:
+    """Every table row of the section, its separator rows left out."""
+    return [line for line in section.splitlines() if line.startswith("|") and not set(line) <= set("|-")]
+
+
+def prose(section: str) -> str:
+    """The section without its tables, code blocks and image links."""
+    lines, in_code = [], False
+    for line in section.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and not line.startswith(("|", "![")):
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def decimals(text: str) -> set[str]:
+    """Numbers with a decimal point (12.1, 4.9x, 1,013.5) or digits grouped by commas (179,464), not versions
+    such as 0.26.2 or 2.13.0."""
+    pattern = r"(?<![\w.,])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\d.]*\d)(?!\.\d)"
+    return set(re.findall(pattern, text))
+
+
+def numbers_in(text: str) -> set[str]:
+    """Every number a results file holds, as written and with its thousands grouped (CSVs write 179464)."""
+    found = set(re.findall(r"\d[\d,]*(?:\.\d+)?", text))
+    return found | {f"{int(n):,}" for n in found if n.isdigit()}
+
+
+def test_the_results_sections_are_found():
+    assert sorted(sections()) == sorted(
+        next(title for title in sections() if title.startswith(prefix)) for prefix in SECTIONS)
+
+
+@pytest.mark.parametrize("title", sorted(sections()))
+def test_every_cited_file_exists(title):
+    missing = [str(p.relative_to(ROOT)) for p in cited_files(sections()[title]) if not p.exists()]
+    assert [m for m in missing if m not in PENDING] == []
+
+
+@pytest.mark.parametrize("title", sorted(sections()))
+def test_every_table_row_is_in_a_cited_results_file(title):
+    section = sections()[title]
+    files = [p.read_text() for p in cited_files(section) if p.suffix == ".md" and p.is_file()]
+    lines = {line.strip() for text in files for line in text.splitlines()}
+    assert [row for row in tables(section) if row.strip() not in lines] == []
+
+
+@pytest.mark.parametrize("title", sorted(sections()))
+def test_every_measured_number_in_the_prose_is_in_a_cited_results_file(title):
+    section = sections()[title]
+    files = " ".join(p.read_text() for p in cited_files(section) if p.suffix in (".md", ".csv") and p.is_file())
+    found = numbers_in(files)
+    assert sorted(n for n in decimals(prose(section)) if n not in found and n not in NOT_MEASURED) == []
+
+
+def test_the_check_catches_a_number_that_differs_from_its_file():
+    """The checks above on a planted section: one row and one number changed from the file's."""
+    title = next(t for t in sections() if t.startswith("Results on"))
+    section = sections()[title]
+    row = tables(section)[2]
+    planted = section.replace(row, row.replace("| yes |", "| no |", 1)) + "\nsolved in 12.3456 minutes\n"
+    files = [p.read_text() for p in cited_files(planted) if p.suffix == ".md" and p.is_file()]
+    lines = {line.strip() for text in files for line in text.splitlines()}
+    assert [r for r in tables(planted) if r.strip() not in lines] == [row.replace("| yes |", "| no |", 1)]
+    assert "12.3456" in decimals(prose(planted)) and "12.3456" not in " ".join(files)
