@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: setup ddpg evaluate-ddpg sac evaluate-sac test lint clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt benchmarks/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -20,11 +20,10 @@ of 200; a run that did not get there counts at the cap, marked ">". Writes time_
 time_to_solve.png under --out (default benchmarks/results/; --quick writes time_to_solve_quick.*), and each run's
 episodes (episode, env_steps, score, avg100, minutes) and log under <name>_runs/.
 
-The default of one torch thread a run comes from benchmarks/update_speed.py on this project's 2-core machine: with
-the machine to itself, two threads made an update 1.1x to 1.6x faster (benchmarks/results/update_speed.md), but
-while other work held the second core, two threads made it 5x to 100x slower (every parallel section waits for a
-thread that is not running), and a run also steps the env and picks actions on one thread. So one thread a run,
-and --parallel 2 to use both cores; both sides get the same count either way. SB3 is a benchmark-only dependency
+One torch thread a run by default: on this project's 2-core machine two threads made one update at most 1.6x
+faster even with the machine to itself (benchmarks/results/update_speed.md), and a run also steps the env and
+picks actions on one thread, so two one-thread runs at a time (--parallel 2) use both cores better than one
+two-thread run; both sides get the same count either way. SB3 is a benchmark-only dependency
 (`pip install -r requirements.txt -r benchmarks/requirements.txt`); without it the SB3 algos are skipped with one line.
 """
 import argparse

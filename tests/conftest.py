@@ -82,3 +82,25 @@ def csv_rows(csv_file) -> list[list[str]]:
 
 def dirs(tmp_path, name="run"):
     return ["--chkpt-dir", str(tmp_path / name / "tmp"), "--plot-dir", str(tmp_path / name / "plots")]
+
+
+def assert_linear_matches_float64(layer) -> None:
+    """`layer` (an nn.Linear, whatever its weight's memory layout) computes y = x W^T + b and the gradients
+    dL/dx = g W, dL/dW = g^T x, dL/db = sum_rows g as numpy computes them in float64 from the same values."""
+    import torch
+
+    x = torch.randn(7, layer.in_features, requires_grad=True)
+    g = torch.randn(7, layer.out_features)
+    trainable = layer.weight.requires_grad  # a target network's layers are frozen: thaw them for the check
+    layer.requires_grad_(True).zero_grad(set_to_none=True)
+    layer(x).backward(g)
+    W, b = layer.weight.detach().numpy().astype(np.float64), layer.bias.detach().numpy().astype(np.float64)
+    x64, g64 = x.detach().numpy().astype(np.float64), g.numpy().astype(np.float64)
+    with torch.no_grad():
+        y = layer(x)
+    np.testing.assert_allclose(y.numpy(), x64 @ W.T + b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), g64 @ W, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), g64.T @ x64, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), g64.sum(axis=0), rtol=1e-5, atol=1e-5)
+    layer.zero_grad(set_to_none=True)
+    layer.requires_grad_(trainable)

@@ -9,6 +9,8 @@ from torch import nn
 
 from rlharness.errors import UsageError
 
+from conftest import assert_linear_matches_float64
+
 
 def make_agent(ddpg, **kw):
     args = dict(input_dims=3, n_actions=2, action_low=np.array([-2.0, 0.0]), action_high=np.array([2.0, 1.0]),
@@ -46,7 +48,8 @@ def test_network_shapes_and_action_bounds(ddpg):
 
 def test_input_layers_are_column_major_linear_layers_through_learn_and_load(ddpg, tmp_path):
     """The layers fed the raw state or action store W column-major (for MKL's faster gradients, see networks.py)
-    and still compute x W^T + b; learning and loading keep that layout."""
+    and still compute x W^T + b and its gradients (checked against numpy in float64); learning and loading keep
+    that layout."""
     agent = make_agent(ddpg)
     for _ in range(8):
         agent.remember(np.random.randn(3), np.random.rand(2), 1.0, np.random.randn(3), False)
@@ -58,9 +61,7 @@ def test_input_layers_are_column_major_linear_layers_through_learn_and_load(ddpg
         for layer in (net.mu.fc1, net.Q.fc1, net.Q.action_value, net.mu_target.fc1, net.Q_target.action_value):
             W = layer.weight
             assert W.stride() == (1, W.shape[0]), "column-major: W[i, j] and W[i + 1, j] are neighbours"
-            x = torch.randn(5, layer.in_features)
-            expected = x @ W.detach().contiguous().T + layer.bias.detach()
-            torch.testing.assert_close(layer(x), expected)
+            assert_linear_matches_float64(layer)
         assert net.Q.fc2.weight.is_contiguous()  # the wide layers keep PyTorch's usual layout
 
 

@@ -10,6 +10,8 @@ from torch import nn
 
 from rlharness.errors import UsageError
 
+from conftest import assert_linear_matches_float64
+
 
 def make_agent(sac, **kw):
     args = dict(input_dims=3, n_actions=2, action_low=np.array([-2.0, 0.0]), action_high=np.array([2.0, 1.0]),
@@ -69,7 +71,8 @@ def test_log_prob_matches_float64_density_of_the_squashed_action(sac, monkeypatc
 
 def test_input_layers_are_column_major_linear_layers_through_learn_and_load(sac, tmp_path):
     """The layers fed the raw state (and action) store W column-major (for MKL's faster gradients, see
-    networks.py) and still compute x W^T + b; learning and loading keep that layout."""
+    networks.py) and still compute x W^T + b and its gradients (checked against numpy in float64); learning and
+    loading keep that layout."""
     agent = make_agent(sac, seed=1)
     fill(agent, 8)
     agent.learn()
@@ -80,8 +83,7 @@ def test_input_layers_are_column_major_linear_layers_through_learn_and_load(sac,
         for layer in (net.pi.fc1, net.Q1.fc1, net.Q2.fc1, net.Q1_target.fc1, net.Q2_target.fc1):
             W = layer.weight
             assert W.stride() == (1, W.shape[0]), "column-major: W[i, j] and W[i + 1, j] are neighbours"
-            x = torch.randn(5, layer.in_features)
-            torch.testing.assert_close(layer(x), x @ W.detach().contiguous().T + layer.bias.detach())
+            assert_linear_matches_float64(layer)
         assert net.Q1.fc2.weight.is_contiguous()  # the wide layers keep PyTorch's usual layout
 
 
