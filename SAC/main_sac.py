@@ -43,6 +43,8 @@ class Config(RunConfig):
     lr_alpha: float = flag(1e-3, "log alpha learning rate (automatic entropy tuning)", "> 0", needs="--alpha auto")
     alpha: str = flag("auto", "entropy temperature alpha: 'auto' tunes it towards entropy -|A|, a number fixes it",
                       "'auto' or a number > 0")
+    target_entropy: str = flag("auto", "the entropy that automatic tuning steers pi towards: 'auto' is -|A| (the "
+                               "paper's), a number sets it", "'auto' or a number", needs="--alpha auto")
     fc1_dims: int = flag(128, "first hidden layer of pi, Q1 and Q2", "> 0")
     fc2_dims: int = flag(128, "second hidden layer of pi, Q1 and Q2", "> 0")
     learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", ">= 0")
@@ -55,7 +57,8 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
     """Build the Agent for `env` with the network shape in `sizes`; the buffer draws from its own stream of --seed."""
     return Agent(input_dims=sizes["input_dims"], n_actions=sizes["n_actions"], action_low=env.action_space.low,
                  action_high=env.action_space.high, lr_actor=cfg.lr_actor, lr_critic=cfg.lr_critic,
-                 lr_alpha=cfg.lr_alpha, alpha=None if cfg.alpha == "auto" else float(cfg.alpha), tau=cfg.tau,
+                 lr_alpha=cfg.lr_alpha, alpha=None if cfg.alpha == "auto" else float(cfg.alpha),
+                 target_entropy=None if cfg.target_entropy == "auto" else float(cfg.target_entropy), tau=cfg.tau,
                  gamma=cfg.gamma, max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"], fc2_dims=sizes["fc2_dims"],
                  batch_size=cfg.batch_size, device=device,
                  seed=stream_seeds(cfg.seed)["buffer"])

@@ -27,7 +27,8 @@ class Agent:
 
     def __init__(self, input_dims: int, n_actions: int, action_low: np.ndarray, action_high: np.ndarray,
                  lr_actor: float = 3e-4, lr_critic: float = 3e-4, lr_alpha: float = 3e-4,
-                 alpha: float | None = None, tau: float = 0.005, gamma: float = 0.99, max_size: int = 1_000_000,
+                 alpha: float | None = None, target_entropy: float | None = None, tau: float = 0.005,
+                 gamma: float = 0.99, max_size: int = 1_000_000,
                  fc1_dims: int = 256, fc2_dims: int = 256, batch_size: int = 256,
                  device: torch.device | str = "cpu", seed: int | None = None) -> None:
         self.input_dims, self.n_actions = input_dims, n_actions
@@ -57,7 +58,7 @@ class Agent:
         if not self.auto_alpha:
             with torch.no_grad():
                 self.log_alpha.fill_(float(np.log(alpha)))
-        self.target_entropy = -float(n_actions)
+        self.target_entropy = -float(n_actions) if target_entropy is None else float(target_entropy)  # default -|A|
         self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=lr_alpha, fused=True, capturable=on_gpu)
 
         self._online = [*self.Q1.parameters(), *self.Q2.parameters()]

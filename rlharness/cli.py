@@ -36,6 +36,14 @@ def auto_or_positive(value: str) -> bool:
         return False
 
 
+def auto_or_finite(value: str) -> bool:
+    """'auto' or a finite number (SAC's --target-entropy)."""
+    try:
+        return value == "auto" or math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
 def unit_interval(x: float) -> bool:
     """(0, 1], the range of tau and gamma."""
     return 0 < x <= 1
@@ -47,6 +55,7 @@ DEVICE = re.compile(r"cpu|auto|cuda(:\d+)?")
 # The rules a flag's value may be held to: the text the error message quotes, and its check.
 RULES: dict[str, Callable[[Any], bool]] = {
     "> 0": positive, ">= 0": non_negative, "in (0, 1]": unit_interval, "'auto' or a number > 0": auto_or_positive,
+    "'auto' or a number": auto_or_finite,
     "a number": lambda x: not math.isnan(x), "in [0, 2**32)": lambda x: 0 <= x < 2**32,
     "cpu, cuda, cuda:N or auto": lambda x: DEVICE.fullmatch(x) is not None}
 

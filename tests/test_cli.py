@@ -92,6 +92,10 @@ BAD_INPUT = [
      "no saved agent"),
 ]
 ONLY = {"sac": [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 0"),
+                (["--target-entropy", "low"], "--target-entropy must be 'auto' or a number, got low"),
+                (["--target-entropy", "inf"], "--target-entropy must be 'auto' or a number, got inf"),
+                (["--alpha", "0.2", "--target-entropy", "-1"],
+                 "--target-entropy has no effect unless --alpha auto (it is 0.2)"),
                 (["--alpha=-0.2"], "--alpha must be 'auto' or a number > 0, got -0.2"),
                 (["--update-every", "0"], "--update-every must be > 0, got 0"),
                 (["--alpha", "0.2", "--lr-alpha", "1e-3"], "--lr-alpha has no effect unless --alpha auto (it is 0.2)")],

@@ -191,6 +191,22 @@ def test_alpha_rises_below_target_entropy_and_falls_above(sac, log_sigma, direct
     assert np.sign(float(agent.alpha) - alpha_before) == direction
 
 
+def test_target_entropy_sets_where_alpha_turns(sac):
+    """The same policy (sigma = 1, entropy about 0.5 with the tanh) against targets -1 (the default -|A|) and +2:
+    alpha falls towards the first and rises towards the second."""
+    moves = []
+    for target in (None, 2.0):
+        agent = make_agent(sac, input_dims=3, n_actions=1, action_low=-np.ones(1), action_high=np.ones(1),
+                           lr_actor=1e-12, batch_size=32, target_entropy=target)
+        assert agent.target_entropy == (-1.0 if target is None else target)
+        fixed_gaussian(agent.pi, [0.0], [0.0])
+        fill(agent, 32)
+        alpha_before = float(agent.alpha)
+        agent.learn()
+        moves.append(np.sign(float(agent.alpha) - alpha_before))
+    assert moves == [-1, 1]
+
+
 def test_fixed_alpha_stays_fixed(sac):
     agent = make_agent(sac, alpha=0.2)
     fill(agent, 8)
