@@ -26,6 +26,18 @@ from rlharness.errors import UsageError
 WARMUP = 3  # eager updates before the capture (the PyTorch docs' whole-network example uses 3)
 
 
+class _Column:
+    """One field of the stored transitions, read back to the host as a numpy array when indexed (the critic
+    record reads an episode's states, rewards and terminal flags so, as from ReplayBuffer's arrays)."""
+
+    def __init__(self, buffer: "DeviceReplayBuffer", name: str) -> None:
+        self.buffer, self.name = buffer, name
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        rows = self.buffer.storage[torch.as_tensor(index, device=self.buffer.device)]
+        return rows[..., self.buffer.columns[self.name]].cpu().numpy()
+
+
 class DeviceReplayBuffer:
     """The replay buffer D (the same ring and interface as buffer.py's ReplayBuffer) stored on `device`.
 
@@ -52,6 +64,12 @@ class DeviceReplayBuffer:
         else:
             self.generator.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
         self._mem_cntr = 0
+
+    state_memory = property(lambda self: _Column(self, "state"))
+    action_memory = property(lambda self: _Column(self, "action"))
+    reward_memory = property(lambda self: _Column(self, "reward"))
+    new_state_memory = property(lambda self: _Column(self, "new_state"))
+    terminal_memory = property(lambda self: _Column(self, "terminal"))
 
     @property
     def mem_cntr(self) -> int:

@@ -81,6 +81,28 @@ def test_device_buffer_checkpoint_loads_into_the_cpu_buffer_and_back(ddpg):
         DeviceReplayBuffer(20, OBS, ACT).load_state_dict(gpu_style.state_dict())
 
 
+@pytest.mark.parametrize("algo", ["ddpg", "sac"])
+def test_the_critic_record_reads_the_device_buffer_as_the_numpy_one(request, algo):
+    """q_bias_row and agent_records read the last episode back from the buffer's fields: the same rows from
+    either buffer (the ring wrapped, the episode ending on a terminal transition)."""
+    from rlharness.diagnostics import agent_records, q_bias_row
+
+    module = request.getfixturevalue(algo)
+    plain, device_style = make_agent(module, algo), make_agent(module, algo)
+    device_style.memory = DeviceReplayBuffer(1000, OBS, ACT, seed=0)
+    for agent in (plain, device_style):
+        random_transitions(agent, n=1234)
+        agent.remember(np.ones(OBS), np.zeros(ACT), 5.0, np.ones(OBS), True)
+    for episode_len in (1, 40):
+        torch.manual_seed(0)
+        expected = q_bias_row(plain, episode_len, 0.99), agent_records(plain, episode_len)
+        torch.manual_seed(0)
+        assert (q_bias_row(device_style, episode_len, 0.99), agent_records(device_style, episode_len)) == expected
+    index = np.array([998, 999, 0, 1])
+    for field in ("state_memory", "action_memory", "reward_memory", "new_state_memory", "terminal_memory"):
+        np.testing.assert_array_equal(getattr(device_style.memory, field)[index], getattr(plain.memory, field)[index])
+
+
 def test_device_buffer_state_dict_resumes_the_same_draws():
     a = filled(DeviceReplayBuffer(30, OBS, ACT, seed=4), 25)
     a.sample_buffer(16)
@@ -249,3 +271,22 @@ def test_a_checkpoint_saved_on_the_gpu_loads_on_the_cpu_and_back(request, algo, 
     for _ in range(6):
         losses = update()
     assert all(torch.isfinite(x) for x in losses)
+
+
+@cuda
+def test_a_gpu_run_records_saves_and_its_checkpoints_evaluate_and_resume_on_the_cpu(algo, tmp_path, capsys):
+    """End to end on CUDA (the graph on, the critic record read from the device buffer), then the CPU takes over:
+    --evaluate and --resume of the GPU run's folders."""
+    from conftest import dirs, read_scores, run_in_process
+
+    train = ["--max-steps", "2500", "--learning-starts", "500", "--save-buffer", *algo.small, *dirs(tmp_path)]
+    code, out, err = run_in_process(algo, [*train, "--device", "cuda", "--cuda-graph", "on"], capsys)
+    assert code == 0, err
+    scores = read_scores(tmp_path / "run" / "plots" / f"{algo.name}_LunarLanderContinuous-v2.csv")
+    assert len(scores) >= 2 and np.isfinite(scores).all()
+    code, out, err = run_in_process(algo, ["--evaluate", "1", "--device", "cpu", *dirs(tmp_path)], capsys)
+    assert code == 0 and "mean score" in out, err
+    code, out, err = run_in_process(algo, ["--resume", "--max-steps", "3500", "--device", "cpu", *dirs(tmp_path)],
+                                    capsys)
+    assert code == 0, err
+    assert len(read_scores(tmp_path / "run" / "plots" / f"{algo.name}_LunarLanderContinuous-v2.csv")) > len(scores)
