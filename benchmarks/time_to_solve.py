@@ -8,8 +8,13 @@
 Each (algo, seed) is a job in its own process, with the same torch thread count (--threads) on both sides:
 - ours: `DDPG/main_ddpg.py` or `SAC/main_sac.py` with their default flags plus `--seed N --stop-score 200 --threads T`
   (and --our-args), stopped with SIGTERM at the cap (the script then saves, writes its scores CSV and exits 0);
-- SB3's SAC, TD3 or DDPG with the rl-baselines3-zoo hyperparameters for this env (ZOO below), run by this script
-  itself (`--run-sb3 sac --seed N ...`), stopped by a callback at a 100-episode mean of 200, or by SIGTERM at the cap.
+- SB3's SAC, TD3 or DDPG with the rl-baselines3-zoo hyperparameters for this env (ZOO below: sb3-sac, sb3-td3,
+  sb3-ddpg), or with our scripts' own defaults as far as SB3 allows (our_settings below: sb3-sac-ours, sb3-td3-ours,
+  sb3-ddpg-ours), run by this script itself (`--run-sb3 sac --seed N ...`), stopped by a callback at a
+  100-episode mean of 200, or by SIGTERM at the cap.
+
+Two ratios, each its own table: "own settings" (SB3 with the zoo's settings against ours with our defaults: what a
+user gets by default) and "same settings" (SB3 with our settings against ours: what the code's speed buys).
 
 Equal env dynamics and cost: SB3 trains on our env, gym 0.26.2's LunarLanderContinuous-v2 with the exhaust
 particles freed after each step (rlharness.envs.make_env), behind a small gymnasium adapter (GymnasiumLander). The
@@ -49,10 +54,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_ID = "LunarLanderContinuous-v2"
 SOLVED = 200.0
 OURS = {"ddpg": ROOT / "DDPG" / "main_ddpg.py", "sac": ROOT / "SAC" / "main_sac.py"}
-SB3 = ("sb3-sac", "sb3-td3", "sb3-ddpg")
-PAIRS = [("sb3-sac", "sac"), ("sb3-td3", "ddpg"), ("sb3-ddpg", "ddpg")]  # SB3's algo against ours, for the ratio
+SB3 = ("sb3-sac", "sb3-td3", "sb3-ddpg", "sb3-sac-ours", "sb3-td3-ours", "sb3-ddpg-ours")
+# SB3's algo against ours, for the ratios: with each side's own settings, and with SB3 run at our settings
+PAIRS = {"own settings": [("sb3-sac", "sac"), ("sb3-td3", "ddpg"), ("sb3-ddpg", "ddpg")],
+         "same settings": [("sb3-sac-ours", "sac"), ("sb3-td3-ours", "ddpg"), ("sb3-ddpg-ours", "ddpg")]}
 COLOURS = {"ddpg": "tab:blue", "sac": "tab:orange", "sb3-sac": "tab:red", "sb3-td3": "tab:green",
-           "sb3-ddpg": "tab:purple"}
+           "sb3-ddpg": "tab:purple", "sb3-sac-ours": "tab:pink", "sb3-td3-ours": "tab:olive",
+           "sb3-ddpg-ours": "tab:cyan"}
 
 # rl-baselines3-zoo's hyperparameters for LunarLanderContinuous (hyperparams/sac.yml, td3.yml and ddpg.yml; the
 # zoo lists them under -v2 and, since gymnasium 1.0, -v3). lin_7.3e-4 is a learning rate falling linearly from
@@ -66,6 +74,35 @@ ZOO = {
                 gradient_steps=1, train_freq=1, learning_rate=1e-3, net_arch=[400, 300]),
 }
 ZOO["ddpg"] = ZOO["td3"]
+
+
+def our_settings(algo: str) -> dict:
+    """SB3's settings for `<algo>-ours`: our script's current defaults (its Config), in SB3's terms.
+
+    Matched: network sizes, batch, buffer, gamma, tau, warm-up, one update per env step, learning rates (SAC: one
+    rate for pi, Q and alpha, as ours; DDPG and TD3: the actor's and the critic's own, set per optimiser by
+    OwnRates below, as SB3 takes one rate), SAC's automatic alpha towards -|A| from alpha = 1, DDPG's OU noise
+    (sigma, theta, dt; reset each episode). Not matched: SB3's critic takes the action at its input layer (ours
+    at DDPG's second layer), and TD3 keeps its own delayed policy updates and target smoothing.
+    """
+    folder, script = ("SAC", "main_sac") if algo == "sac" else ("DDPG", "main_ddpg")
+    for flat in ("utils", "buffer", "networks", "noise", "ddpg_torch", "sac_torch", "main_ddpg", "main_sac"):
+        sys.modules.pop(flat, None)  # both folders hold flat modules of these names: import this folder's afresh
+    sys.path.insert(0, str(ROOT / folder))
+    try:
+        config = importlib.import_module(script).Config()
+    finally:
+        sys.path.remove(str(ROOT / folder))
+    settings = dict(n_timesteps=config.max_steps, batch_size=config.batch_size, buffer_size=config.buffer_size,
+                    gamma=config.gamma, tau=config.tau, train_freq=1, gradient_steps=1,
+                    learning_starts=config.learning_starts, net_arch=[config.fc1_dims, config.fc2_dims])
+    if algo == "sac":
+        assert config.lr_actor == config.lr_critic == config.lr_alpha and config.alpha == "auto"
+        assert config.target_entropy == "auto" and config.update_every == 1
+        return dict(settings, learning_rate=config.lr_actor, ent_coef="auto")
+    assert config.noise == "ou" and not config.layer_norm and config.critic_weight_decay == 0
+    return dict(settings, learning_rate=config.lr_critic, lr_actor=config.lr_actor,
+                ou=dict(sigma=config.sigma, theta=config.theta, dt=config.dt))
 
 QUICK = dict(cap_minutes=20 / 60, seeds=[0], max_steps=3_000, learning_starts=1_000)
 
@@ -84,6 +121,17 @@ def write_episodes(path: Path, rows: list[tuple[int, int, float, float, float]])
     path.write_text("\n".join(lines) + "\n")
 
 
+def own_rates(cls: type, lr_actor: float, lr_critic: float) -> type:
+    """SB3's TD3 or DDPG class with the actor's and the critic's own learning rates (SB3 gives both one rate:
+    TD3.train sets it on [actor.optimizer, critic.optimizer] before each round of updates; this sets each its own)."""
+    class OwnRates(cls):
+        def _update_learning_rate(self, optimizers) -> None:
+            for optimizer, rate in zip(optimizers, (lr_actor, lr_critic)):
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
+    return OwnRates
+
+
 def run_sb3(algo: str, seed: int, threads: int, csv_file: Path, max_steps: int | None,
             learning_starts: int | None) -> int:
     """Train SB3's `algo` with the zoo's settings on our env until a 100-episode mean of 200, SIGTERM or max_steps."""
@@ -95,7 +143,7 @@ def run_sb3(algo: str, seed: int, threads: int, csv_file: Path, max_steps: int |
         from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.logger import Logger
         from stable_baselines3.common.monitor import Monitor
-        from stable_baselines3.common.noise import NormalActionNoise
+        from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
         from rlharness.envs import make_env  # the same env (and particle fix) our scripts train on
 
@@ -147,21 +195,34 @@ def run_sb3(algo: str, seed: int, threads: int, csv_file: Path, max_steps: int |
                         return False
             return not self.stop and (max_steps is None or self.num_timesteps < max_steps)
 
-    zoo = dict(ZOO[algo])
+    base = algo.removesuffix("-ours")
+    zoo = our_settings(base) if algo.endswith("-ours") else dict(ZOO[algo])
     if learning_starts is not None:
         zoo["learning_starts"] = learning_starts
     env = Monitor(GymnasiumLander())
     common = dict(policy_kwargs=dict(net_arch=zoo["net_arch"]), gamma=zoo["gamma"], buffer_size=zoo["buffer_size"],
                   learning_starts=zoo["learning_starts"], train_freq=zoo["train_freq"],
                   gradient_steps=zoo["gradient_steps"], seed=seed, device="cpu")
-    if algo == "sac":
-        peak = float(zoo["learning_rate"].removeprefix("lin_"))
-        model = SAC("MlpPolicy", env, learning_rate=lambda progress_remaining: progress_remaining * peak,
-                    batch_size=zoo["batch_size"], ent_coef=zoo["ent_coef"], tau=zoo["tau"], **common)
+    if "batch_size" in zoo:
+        common["batch_size"] = zoo["batch_size"]
+    if "tau" in zoo:
+        common["tau"] = zoo["tau"]
+    rate = zoo["learning_rate"]
+    if isinstance(rate, str):  # lin_<peak>: falling linearly from peak to 0 over n_timesteps
+        peak = float(rate.removeprefix("lin_"))
+        rate = lambda progress_remaining: progress_remaining * peak  # noqa: E731
+    if base == "sac":
+        model = SAC("MlpPolicy", env, learning_rate=rate, ent_coef=zoo["ent_coef"], **common)
     else:
-        noise = NormalActionNoise(mean=np.zeros(2), sigma=zoo["noise_std"] * np.ones(2))
-        model = (TD3 if algo == "td3" else DDPG)("MlpPolicy", env, learning_rate=zoo["learning_rate"],
-                                                 action_noise=noise, **common)
+        if "ou" in zoo:
+            noise = OrnsteinUhlenbeckActionNoise(mean=np.zeros(2), sigma=zoo["ou"]["sigma"] * np.ones(2),
+                                                 theta=zoo["ou"]["theta"], dt=zoo["ou"]["dt"])
+        else:
+            noise = NormalActionNoise(mean=np.zeros(2), sigma=zoo["noise_std"] * np.ones(2))
+        cls = TD3 if base == "td3" else DDPG
+        if "lr_actor" in zoo:
+            cls = own_rates(cls, zoo["lr_actor"], zoo["learning_rate"])
+        model = cls("MlpPolicy", env, learning_rate=rate, action_noise=noise, **common)
     model.set_logger(Logger(None, []))  # no console or file logging: the callback prints one line an episode
     callback = Solved()
     signal.signal(signal.SIGTERM, lambda *_: setattr(callback, "stop", True))  # the cap: stop after this step
@@ -335,9 +396,11 @@ def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, ver
         steps, steps_capped = median(rs, "env_steps")
         lines.append(f"| {a} | {sum(r['solved'] for r in rs)}/{len(rs)} | {'>' if capped else ''}{minutes:.1f} | "
                      f"{'>' if steps_capped else ''}{steps:,.0f} |")
-    ratios = [(sb3, ours) for sb3, ours in PAIRS if sb3 in medians and ours in medians]
-    if ratios:
-        lines += ["", "| SB3's median minutes / ours | ratio |", "|---|---|"]
+    for heading, pairs in PAIRS.items():
+        ratios = [(sb3, ours) for sb3, ours in pairs if sb3 in medians and ours in medians]
+        if not ratios:
+            continue
+        lines += ["", f"| {heading}: SB3's median minutes / ours | ratio |", "|---|---|"]
         for sb3, ours in ratios:
             (m_sb3, c_sb3), (m_ours, c_ours) = medians[sb3], medians[ours]
             if c_sb3 and c_ours:
@@ -405,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: rebuild the CSV, table and figure from the runs already in --out "
                              "(e.g. after rerunning one seed into another --out and copying its files over)")
-    parser.add_argument("--run-sb3", choices=sorted(ZOO), help=argparse.SUPPRESS)  # one SB3 run (a job's process)
+    sb3_runs = sorted([*ZOO, *(f"{a}-ours" for a in ZOO)])
+    parser.add_argument("--run-sb3", choices=sb3_runs, help=argparse.SUPPRESS)  # one SB3 run (a job's process)
     parser.add_argument("--episodes-csv", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_sb3:

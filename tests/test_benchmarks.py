@@ -365,3 +365,67 @@ def test_gpu_script_measures_the_learning_phase_from_the_scores_csv(tmp_path):
     assert gpu.learning_rate(csv_file, 1500) == pytest.approx(2000 / 45)
     assert gpu.learning_rate(csv_file, 3500) is None  # one episode: no interval to time
     assert gpu.learning_rate(tmp_path / "missing.csv", 0) is None
+
+
+def time_to_solve_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import time_to_solve
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return time_to_solve
+
+
+def test_sb3_at_our_settings_takes_our_scripts_current_defaults(ddpg, sac):
+    tts = time_to_solve_module()
+    ours = {"ddpg": ddpg.main_ddpg.Config(), "sac": sac.main_sac.Config()}
+    for algo, cfg in ours.items():
+        s = tts.our_settings(algo)
+        assert s["net_arch"] == [cfg.fc1_dims, cfg.fc2_dims] and s["batch_size"] == cfg.batch_size
+        assert (s["gamma"], s["tau"], s["learning_starts"], s["buffer_size"]) == (
+            cfg.gamma, cfg.tau, cfg.learning_starts, cfg.buffer_size)
+        assert s["n_timesteps"] == cfg.max_steps and s["train_freq"] == s["gradient_steps"] == 1
+    assert tts.our_settings("sac")["learning_rate"] == ours["sac"].lr_actor
+    d = tts.our_settings("ddpg")
+    assert (d["lr_actor"], d["learning_rate"]) == (ours["ddpg"].lr_actor, ours["ddpg"].lr_critic)
+    assert d["ou"] == dict(sigma=ours["ddpg"].sigma, theta=ours["ddpg"].theta, dt=ours["ddpg"].dt)
+
+
+@pytest.mark.skipif(not HAS_SB3, reason="stable-baselines3 is not installed")
+def test_own_rates_gives_sb3s_actor_and_critic_their_own_learning_rates():
+    import gymnasium
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.logger import Logger
+
+    class Spaces(gymnasium.Env):
+        observation_space = gymnasium.spaces.Box(-1.0, 1.0, (3,), np.float32)
+        action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            return np.zeros(3, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(3, np.float32), 0.0, False, False, {}
+
+    model = time_to_solve_module().own_rates(TD3, 1e-4, 1e-3)("MlpPolicy", Spaces(), learning_rate=5e-2,
+                                                                 learning_starts=0, batch_size=4, seed=0)
+    model.set_logger(Logger(None, []))
+    for _ in range(8):
+        model.replay_buffer.add(np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 2)), np.zeros(1), np.array([False]),
+                                [{}])
+    model.train(gradient_steps=2, batch_size=4)
+    assert [g["lr"] for g in model.actor.optimizer.param_groups] == [1e-4]
+    assert [g["lr"] for g in model.critic.optimizer.param_groups] == [1e-3]
+
+
+@pytest.mark.skipif(not HAS_SB3, reason="stable-baselines3 is not installed")
+def test_time_to_solve_runs_sb3_at_our_settings_and_writes_both_ratio_tables(tmp_path):
+    run("time_to_solve.py", "--algos", "ddpg", "sb3-ddpg-ours", "sb3-td3", "--seeds", "0", "--cap-minutes", "1",
+        "--parallel", "2", *TINY_OURS, "--out", str(tmp_path))
+    rows = read_csv(tmp_path / "time_to_solve.csv")
+    assert [r["algo"] for r in rows] == ["ddpg", "sb3-ddpg-ours", "sb3-td3"]
+    assert all(int(r["env_steps"]) > 0 for r in rows)
+    table = (tmp_path / "time_to_solve.md").read_text()
+    assert "| own settings: SB3's median minutes / ours | ratio |" in table
+    assert "| same settings: SB3's median minutes / ours | ratio |" in table
+    assert table.index("| sb3-td3 / ddpg |") < table.index("same settings") < table.index("| sb3-ddpg-ours / ddpg |")
