@@ -1,8 +1,8 @@
 """Updates per second of our DDPG and SAC learn() against Stable-Baselines3's train(), with FLOPs and the floor.
 
-    python benchmarks/update_speed.py                      # the full table, 1 and 2 threads (about 5 minutes)
+    python benchmarks/update_speed.py                      # the full table, 1 and 2 threads, 3 runs (15 minutes)
     python benchmarks/update_speed.py --quick              # 3 repeats of 30 updates, under a minute
-    python benchmarks/update_speed.py --threads 1 --repeats 1 --updates 3   # a smoke run
+    python benchmarks/update_speed.py --threads 1 --repeats 1 --updates 3 --runs 1   # a smoke run
     python benchmarks/update_speed.py --device cuda        # on a GPU: eager learn() against the CUDA graph
 
 Both sides update networks of the same sizes from the same batch size on LunarLander's spaces (8-dim
@@ -322,11 +322,28 @@ def markdown(rows: list[dict], header_lines: list[str]) -> str:
     for r in rows:
         sb3_ms = fmt(r["sb3_ms"], ".2f") if r["compared"] == "sb3" else "ours only"
         ratio = fmt(r["ours_vs_sb3"], ".2f") + ("x" if r["ours_vs_sb3"] else "")
+        if r["ours_vs_sb3"] and r.get("runs", 1) > 1:
+            ratio += f" ({r['ours_vs_sb3_min']:.2f}-{r['ours_vs_sb3_max']:.2f})"
         lines.append(f"| {r['algo']} | {r['hidden']} | {r['batch']} | {r['threads']} | {r['ours_ms']:.2f} | "
                      f"{sb3_ms} | {ratio} | {r['ours_mflop']:.0f} | {fmt(r['sb3_mflop'], '.0f')} | "
                      f"{r['matmul_gflops']:.0f} | {r['ours_x_floor']:.2f} | {fmt(r['sb3_x_floor'], '.2f')} | "
                      f"{r['ours_matmul_ms']:.2f} | {fmt(r['sb3_matmul_ms'], '.2f')} |")
     return "\n".join(lines) + "\n"
+
+
+def combine(runs: list[list[dict]]) -> list[dict]:
+    """One row per configuration and thread count from several runs of the whole measurement: each number the
+    median over the runs, and the ours/SB3 ratio's lowest and highest run beside it."""
+    rows = []
+    for same in zip(*runs):
+        row = dict(same[0], runs=len(same))
+        for key, value in same[0].items():
+            if isinstance(value, float):
+                row[key] = float(np.median([r[key] for r in same]))
+        ratios = [r["ours_vs_sb3"] for r in same if r["ours_vs_sb3"] is not None]
+        row["ours_vs_sb3_min"], row["ours_vs_sb3_max"] = (min(ratios), max(ratios)) if ratios else (None, None)
+        rows.append(row)
+    return rows
 
 
 def best_threads(rows: list[dict]) -> list[str]:
@@ -347,6 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, help="repeats of each configuration (overrides the mode's)")
     parser.add_argument("--updates", type=int, help="updates per timed run (overrides the mode's)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to time")
+    parser.add_argument("--runs", type=int, default=3, help="whole measurements, one after the other: the table "
+                        "gives each number's median over them and the ratio's range (default 3)")
     parser.add_argument("--no-sb3", action="store_true", help="time our side only, even if SB3 is installed")
     parser.add_argument("--device", help="time learn() on this device (cuda, cuda:N; cpu: a dry run) eager and as "
                         "a CUDA graph, against one CPU thread, instead of the SB3 table")
@@ -362,9 +381,15 @@ def main(argv: list[str] | None = None) -> None:
               + (f"stable-baselines3 {version}." if version else "SB3 not measured (not installed or --no-sb3).")]
     if version is None:
         print("stable-baselines3 is not installed (or --no-sb3): timing our side only", flush=True)
-    rows = []
-    for threads in args.threads:
-        rows += measure(threads, repeats, updates, version is not None, 0.3 if args.quick else 1.0)
+    runs = []
+    for run in range(args.runs):
+        print(f"run {run + 1} of {args.runs}", flush=True)
+        runs.append([row for threads in args.threads
+                     for row in measure(threads, repeats, updates, version is not None, 0.3 if args.quick else 1.0)])
+    rows = combine(runs)
+    header[0] += (f" Each figure is the median over {args.runs} runs of the whole measurement, one after the other; "
+                  "the ratio's lowest and highest run in brackets." if args.runs > 1 else "")
+    header += ["", f"command: `python benchmarks/update_speed.py {' '.join(sys.argv[1:] if argv is None else argv)}`"]
     notes = best_threads(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

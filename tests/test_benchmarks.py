@@ -38,7 +38,8 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def test_update_speed_times_every_configuration(tmp_path):
-    result = run("update_speed.py", "--threads", "1", "--repeats", "1", "--updates", "2", "--out", str(tmp_path))
+    result = run("update_speed.py", "--threads", "1", "--repeats", "1", "--updates", "2", "--runs", "2",
+                 "--out", str(tmp_path))
     rows = read_csv(tmp_path / "update_speed.csv")
     assert {(r["algo"], r["hidden"], r["batch"]) for r in rows} == {
         ("ddpg", "256x256", "128"), ("ddpg", "400x300", "64"), ("ddpg", "400x300", "256"),
@@ -56,6 +57,12 @@ def test_update_speed_times_every_configuration(tmp_path):
         assert "stable-baselines3 is not installed" in result.stdout
     table = (tmp_path / "update_speed.md").read_text()
     assert table.count("\n| ddpg |") == 3 and table.count("\n| sac |") == 3
+    assert "median over 2 runs" in table and "command: `python benchmarks/update_speed.py --threads 1" in table
+    for r in rows:  # two runs: the median ratio lies within its range
+        assert r["runs"] == "2"
+        if r["ours_vs_sb3"]:
+            assert float(r["ours_vs_sb3_min"]) <= float(r["ours_vs_sb3"]) <= float(r["ours_vs_sb3_max"])
+            assert f"({float(r['ours_vs_sb3_min']):.2f}-{float(r['ours_vs_sb3_max']):.2f})" in table
 
 
 def test_matmul_replay_runs_the_same_products_as_the_update(monkeypatch):
