@@ -150,24 +150,27 @@ class CapturedUpdate:
     Loading a state_dict into an optimiser replaces its state tensors: do it before the capture (--resume does).
     """
 
-    def __init__(self, learn: Callable[[], Any], generators: tuple = (), warmup: int = WARMUP) -> None:
+    def __init__(self, learn: Callable[[], Any], generators: tuple = (), warmup: int = WARMUP,
+                 device: torch.device | str = "cuda") -> None:
         self.learn, self.generators, self.warmup = learn, generators, warmup
+        self.device = torch.device(device)
         self.eager_updates, self.graph, self.out = 0, None, None
-        self.stream = torch.cuda.Stream()
+        self.stream = torch.cuda.Stream(device=self.device)
 
     def __call__(self) -> Any:
-        if self.graph is not None:
-            self.graph.replay()
-            return self.out
-        self.stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.stream):  # warm up on the stream the capture will use, as the docs ask
-            out = self.learn()
-            if out is not None:
-                self.eager_updates += 1
-                if self.eager_updates == self.warmup:
-                    self._capture()
-        torch.cuda.current_stream().wait_stream(self.stream)
-        return out
+        with torch.cuda.device(self.device):  # cuda:N: its streams and its default generator
+            if self.graph is not None:
+                self.graph.replay()
+                return self.out
+            self.stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.stream):  # warm up on the stream the capture will use, as the docs ask
+                out = self.learn()
+                if out is not None:
+                    self.eager_updates += 1
+                    if self.eager_updates == self.warmup:
+                        self._capture()
+            torch.cuda.current_stream().wait_stream(self.stream)
+            return out
 
     def _capture(self) -> None:
         """Record one learn() call (it runs nothing now; the next __call__ replays it)."""
@@ -193,4 +196,4 @@ def graphed_learn(agent: Any, mode: str) -> Callable[[], Any]:
     minibatches with that buffer's generator."""
     if not capture_mode(mode, agent.device):
         return agent.learn
-    return CapturedUpdate(agent.learn, generators=(agent.memory.generator,))
+    return CapturedUpdate(agent.learn, generators=(agent.memory.generator,), device=agent.device)

@@ -234,7 +234,8 @@ def test_replays_draw_fresh_minibatches_from_transitions_stored_after_the_captur
     """The filled count is a device tensor and the generator is registered: each replay draws anew, from every
     slot filled so far, the slots stored after the capture included."""
     buffer = filled(DeviceReplayBuffer(100, OBS, ACT, seed=0, device="cuda"), 20)
-    draw = CapturedUpdate(lambda: buffer.sample_buffer(512)[0][:, 0].clone(), generators=(buffer.generator,))
+    draw = CapturedUpdate(lambda: buffer.sample_buffer(512)[0][:, 0].clone(), generators=(buffer.generator,),
+                          device="cuda")
     for _ in range(3):  # eager warm-up, the third also captures
         draw()
     first, second = draw().clone(), draw().clone()

@@ -4,8 +4,9 @@ sections must be found in a file that the same section cites (benchmarks/results
 A section's cited files are the paths it names (`benchmarks/results/time_to_solve.{csv,md,png}` names three).
 A table row must appear verbatim in a cited .md file (the scripts write the tables; the README copies them). A
 number with a decimal point in the prose (minutes, means, ratios such as 4.9x) must appear in a cited .md or .csv
-file, as written or rounded from the file's value, and so must every number grouped by commas (179,464). Smaller integers (seeds, sizes, dates)
-and rounded figures in words (179k) are not checked, nor versions (0.26.2).
+file, as written or rounded from the file's value, and so must every number grouped by commas (179,464).
+Smaller integers (seeds, sizes, dates) and rounded figures in words (179k) are not checked, nor versions
+(0.26.2).
 """
 import re
 from pathlib import Path
