@@ -291,3 +291,51 @@ def test_a_gpu_run_records_saves_and_its_checkpoints_evaluate_and_resume_on_the_
                                     capsys)
     assert code == 0, err
     assert len(read_scores(tmp_path / "run" / "plots" / f"{algo.name}_LunarLanderContinuous-v2.csv")) > len(scores)
+
+
+def test_captured_update_warms_up_captures_once_then_only_replays(monkeypatch):
+    """The wrapper's control flow, on the CPU with torch.cuda's graph pieces stood in for: None (buffer too small)
+    passes through and is no warm-up; after WARMUP eager updates one learn() is recorded with the buffer's
+    generator registered; every later call replays the graph and returns the recorded outputs."""
+    import contextlib
+
+    import rlharness.gpu as gpu
+
+    events = []
+
+    class Graph:
+        def register_generator_state(self, generator):
+            events.append(("register", generator))
+
+        def replay(self):
+            events.append("replay")
+
+    @contextlib.contextmanager
+    def recording(graph, stream=None):
+        events.append("capture begins")
+        yield
+        events.append("capture ends")
+
+    class Stream:
+        def __init__(self, device=None):
+            pass
+
+        def wait_stream(self, other):
+            pass
+
+    fake_cuda = type("FakeCuda", (), dict(
+        Stream=Stream, current_stream=staticmethod(Stream), CUDAGraph=Graph, graph=staticmethod(recording),
+        stream=staticmethod(lambda s: contextlib.nullcontext()),
+        device=staticmethod(lambda d: contextlib.nullcontext())))
+    monkeypatch.setattr(gpu.torch, "cuda", fake_cuda)
+    outputs = iter([None, None, "loss 1", "loss 2", "loss 3", "recorded loss"])
+
+    def learn():
+        events.append("learn")
+        return next(outputs)
+
+    update = CapturedUpdate(learn, generators=("buffer generator",), warmup=3)
+    results = [update() for _ in range(8)]
+    assert results == [None, None, "loss 1", "loss 2", "loss 3", "recorded loss", "recorded loss", "recorded loss"]
+    assert events == ["learn", "learn", "learn", "learn", "learn", ("register", "buffer generator"),
+                      "capture begins", "learn", "capture ends", "replay", "replay", "replay"]
