@@ -15,14 +15,17 @@ import pytest
 
 from conftest import ROOT
 
-SECTIONS = ("Results on LunarLanderContinuous-v2", "Robustness over seeds", "Performance: update speed",
-            "Training on a GPU")
+SECTIONS = ("What the agents learned", "Results on LunarLanderContinuous-v2", "Robustness over seeds",
+            "Performance: update speed", "Training on a GPU")
 # Decimals in these sections that are not measurements: each with the reason it is not looked up.
 NOT_MEASURED = {
     "1.3": "the update-speed goal (1.3x faster than SB3)",
     "1.25": "the goal for the update against its matmul floor (1.25x), beside the measured 1.25x of SAC 400x300",
     "5,000": "update_speed.py's replay buffer fill, a setting",
     "300,000": "the HalfCheetah command's step budget, a setting",
+    "10,000": "the warm-up steps of random actions, a setting",
+    "50,000": "the notebook's default env steps, a setting",
+    "1,100": "the env steps of the notebook's test run, a setting",
 }
 # Cited files that a machine or a run this repository does not have yet writes: named, with what writes them.
 PENDING = {"benchmarks/results/gpu.md": "benchmarks/gpu.py, on a GPU machine",
