@@ -71,10 +71,10 @@ def test_step_budget_ending_mid_episode_still_saves(algo, tmp_path, capsys):
 
 
 # episodes, and the least gain of the last 8 episodes' mean over the first 5 episodes' mean, for every seed tried
-# SAC at its default learning rates; DDPG's actor at 1e-3, not its default 1e-4, with which 40 episodes gained only
-# 172, 289 and 831 on seeds 0-2 (and 80 episodes 593, 1222 and 1096): DDPG's default is slow on Pendulum
-LEARNING = {"ddpg": (40, 700, ["--lr-actor", "1e-3"]),  # 8,000 steps; seeds 0, 1, 2 gained 1290, 990, 1098
-            "sac": (40, 700, ["--learning-starts", "1000"])}  # 8,000 steps; seeds 0, 1, 2 gained 1050, 931, 972
+# SAC at its default learning rates; DDPG's actor at 1e-3, not its default 1e-4, which learns Pendulum too slowly
+# for a test of this length (measured on seeds 0-2 at 40 and 80 episodes, far below the threshold on seed 0)
+LEARNING = {"ddpg": (40, 700, ["--lr-actor", "1e-3"]),  # 8,000 steps
+            "sac": (40, 700, ["--learning-starts", "1000"])}  # 8,000 steps
 
 
 def test_learns_pendulum(algo, tmp_path, capsys):
