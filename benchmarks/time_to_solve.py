@@ -76,6 +76,20 @@ ZOO = {
 ZOO["ddpg"] = ZOO["td3"]
 
 
+def script_module(algo: str, name: str):
+    """Module `name` of DDPG/ or SAC/ (main_ddpg, ddpg_torch, ...), imported afresh: both folders hold flat modules
+    of the same names (buffer, networks, ...), so those loaded from the other folder are evicted first (as
+    tests/conftest.py does)."""
+    folder = ROOT / ("SAC" if algo == "sac" else "DDPG")
+    for flat in ("utils", "buffer", "networks", "noise", "ddpg_torch", "sac_torch", "main_ddpg", "main_sac"):
+        sys.modules.pop(flat, None)
+    sys.path.insert(0, str(folder))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(folder))
+
+
 def our_settings(algo: str) -> dict:
     """SB3's settings for `<algo>-ours`: our script's current defaults (its Config), in SB3's terms.
 
@@ -85,14 +99,7 @@ def our_settings(algo: str) -> dict:
     (sigma, theta, dt; reset each episode). Not matched: SB3's critic takes the action at its input layer (ours
     at DDPG's second layer), and TD3 keeps its own delayed policy updates and target smoothing.
     """
-    folder, script = ("SAC", "main_sac") if algo == "sac" else ("DDPG", "main_ddpg")
-    for flat in ("utils", "buffer", "networks", "noise", "ddpg_torch", "sac_torch", "main_ddpg", "main_sac"):
-        sys.modules.pop(flat, None)  # both folders hold flat modules of these names: import this folder's afresh
-    sys.path.insert(0, str(ROOT / folder))
-    try:
-        config = importlib.import_module(script).Config()
-    finally:
-        sys.path.remove(str(ROOT / folder))
+    config = script_module(algo, f"main_{algo}").Config()
     settings = dict(n_timesteps=config.max_steps, batch_size=config.batch_size, buffer_size=config.buffer_size,
                     gamma=config.gamma, tau=config.tau, train_freq=1, gradient_steps=1,
                     learning_starts=config.learning_starts, net_arch=[config.fc1_dims, config.fc2_dims])

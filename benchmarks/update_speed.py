@@ -26,7 +26,6 @@ that mode on the CPU without the graph rows (a dry run of the GPU benchmark).
 import argparse
 import contextlib
 import copy
-import importlib
 import io
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from time_to_solve import script_module
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -48,16 +48,8 @@ CONFIGS = [  # algo, hidden sizes, batch, compared with SB3 (the issue's sizes) 
 
 
 def agent_class(algo: str) -> type:
-    """DDPG/ddpg_torch.Agent or SAC/sac_torch.Agent; both folders hold flat modules of the same names
-    (networks, buffer), so those loaded from the other folder are evicted first (as tests/conftest.py does)."""
-    folder, name = ("DDPG", "ddpg_torch") if algo == "ddpg" else ("SAC", "sac_torch")
-    for flat in ("utils", "buffer", "networks", "noise", "ddpg_torch", "sac_torch"):
-        sys.modules.pop(flat, None)
-    sys.path.insert(0, str(ROOT / folder))
-    try:
-        return importlib.import_module(name).Agent
-    finally:
-        sys.path.remove(str(ROOT / folder))
+    """DDPG/ddpg_torch.Agent or SAC/sac_torch.Agent."""
+    return script_module(algo, f"{algo}_torch").Agent
 
 
 def make_agent(algo: str, sizes: tuple[int, int], batch: int, device: torch.device | str = "cpu"):
@@ -300,13 +292,17 @@ def device_main(args: argparse.Namespace) -> None:
               "", f"command: `python benchmarks/update_speed.py {' '.join(sys.argv[1:])}`"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    keys = [k for k in rows[0] if not k.endswith("_range")]
-    (out / "update_speed_cuda.csv").write_text("\n".join([",".join(keys)] + [
-        ",".join("" if r[k] is None else f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
-        for r in rows]) + "\n")
+    write_rows(out / "update_speed_cuda.csv", rows, [k for k in rows[0] if not k.endswith("_range")])
     text = device_markdown(rows, header)
     (out / "update_speed_cuda.md").write_text(text)
     print(text, end="")
+
+
+def write_rows(path: Path, rows: list[dict], keys: list[str]) -> None:
+    """The rows' `keys` as a CSV: floats to 4 significant digits, None as an empty cell."""
+    path.write_text("\n".join([",".join(keys)] + [
+        ",".join("" if r[k] is None else f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
+        for r in rows]) + "\n")
 
 
 def fmt(value, spec: str) -> str:
@@ -393,10 +389,7 @@ def main(argv: list[str] | None = None) -> None:
     notes = best_threads(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    keys = list(rows[0])
-    (out / "update_speed.csv").write_text("\n".join([",".join(keys)] + [
-        ",".join("" if r[k] is None else f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys)
-        for r in rows]) + "\n")
+    write_rows(out / "update_speed.csv", rows, list(rows[0]))
     text = markdown(rows, header) + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else "")
     (out / "update_speed.md").write_text(text)
     print(text, end="")
