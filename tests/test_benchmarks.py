@@ -440,3 +440,39 @@ def test_time_to_solve_runs_sb3_at_our_settings_and_writes_both_ratio_tables(tmp
     assert "| own settings: SB3's median minutes / ours | ratio |" in table
     assert "| same settings: SB3's median minutes / ours | ratio |" in table
     assert table.index("| sb3-td3 / ddpg |") < table.index("same settings") < table.index("| sb3-ddpg-ours / ddpg |")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# critic_probe.py: a saved critic's values at hand-made states near the pad
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("algo", ["ddpg", "sac"])
+def test_critic_probe_reads_the_saved_critic_at_the_states_it_names(algo, monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import critic_probe
+
+    from rlharness.checkpoints import save_agent
+    from rlharness.envs import agent_sizes, make_env
+
+    main = critic_probe.script_module(algo, f"main_{algo}")
+    env = make_env(critic_probe.ENV_ID, 0)
+    sizes = agent_sizes(critic_probe.ENV_ID, env, algo, fc1_dims=16, fc2_dims=16,
+                        **({"layer_norm": False} if algo == "ddpg" else {}))
+    torch.manual_seed(1)
+    agent = main.make_agent(main.Config(), env, torch.device("cpu"), sizes)
+    with torch.no_grad():  # larger weights: values far apart, so a cell read at the wrong state or action shows
+        for name in ("critic_1", "critic_2") if algo == "sac" else ("critic",):
+            for p in agent.parts()[name].parameters():
+                p.mul_(4)
+    save_agent(agent, sizes, tmp_path / "best")
+    critic_probe.main(["--algo", algo, "--chkpt-dir", str(tmp_path / "best"), "--out", str(tmp_path / "probe.md")])
+
+    rows = [line for line in (tmp_path / "probe.md").read_text().splitlines() if re.match(r"\| \d", line)]
+    assert len(rows) == len(critic_probe.STATES)
+    critic = (lambda s, a: torch.min(agent.Q1(s, a), agent.Q2(s, a))) if algo == "sac" else agent.Q
+    for row, (y, vy, legs) in zip(rows, critic_probe.STATES):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[:3] == [f"{y:.2f}", f"{vy:+.2f}", "down" if legs else "up"]
+        s = torch.tensor([[0.0, y, 0.0, vy, 0.0, 0.0, legs, legs]])
+        for cell, a in zip(cells[3:], critic_probe.ACTIONS.values()):
+            with torch.no_grad():
+                assert float(cell) == pytest.approx(critic(s, torch.tensor([[a, 0.0]])).item(), abs=0.051)
