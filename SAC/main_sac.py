@@ -1,7 +1,7 @@
 """Train SAC on LunarLanderContinuous-v2 or MuJoCo HalfCheetah-v4 (the lecture's Code Ex. 2), or evaluate it.
 
     python SAC/main_sac.py                          # train with the tuned defaults, checkpoints in tmp/sac/
-    python SAC/main_sac.py --env HalfCheetah-v4 --max-steps 300000
+    python SAC/main_sac.py --env HalfCheetah-v4 --max-steps 300000 --learning-starts 10000
     python SAC/main_sac.py --evaluate 10            # load tmp/sac/best/, run 10 deterministic episodes
     python SAC/main_sac.py --help                   # every flag, named after the lecture's symbol
 
@@ -47,7 +47,7 @@ class Config(RunConfig):
                                "paper's), a number sets it", "'auto' or a number", needs="--alpha auto")
     fc1_dims: int = flag(128, "first hidden layer of pi, Q1 and Q2", "> 0")
     fc2_dims: int = flag(128, "second hidden layer of pi, Q1 and Q2", "> 0")
-    learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", ">= 0")
+    learning_starts: int = flag(1_000, "env steps of uniform random actions before the first update", ">= 0")
     update_every: int = flag(1, "after this many env steps, run this many updates", "> 0")
     chkpt_dir: str = flag(str(ROOT / "tmp" / "sac"), "checkpoint folder (best/ and latest/ inside)", used_in=BOTH)
     plot_dir: str = flag(str(ROOT / "plots"), "folder for the score curves and their CSVs (and --gif)", used_in=BOTH)
