@@ -39,8 +39,8 @@ def q_value(algo: str, agent, states: torch.Tensor, actions: torch.Tensor) -> to
         return agent.Q(states, actions).view(-1)
 
 
-def probe(algo: str, chkpt_dir: Path) -> str:
-    """The markdown table of Q at each STATES row for each of ACTIONS."""
+def probe(algo: str, chkpt_dir: Path, command: str) -> str:
+    """The markdown table of Q at each STATES row for each of ACTIONS, and the command that made it."""
     main = script_module(algo, f"main_{algo}")
     cfg = main.Config()
     env = make_env(ENV_ID, 0)
@@ -57,7 +57,7 @@ def probe(algo: str, chkpt_dir: Path) -> str:
     for i, (y, vy, legs) in enumerate(STATES):
         cells = " | ".join(f"{values[name][i]:.1f}" for name in ACTIONS)
         lines.append(f"| {y:.2f} | {vy:+.2f} | {'down' if legs else 'up'} | {cells} |")
-    lines += ["", f"command: `python benchmarks/critic_probe.py {' '.join(sys.argv[1:])}`"]
+    lines += ["", f"command: `{command}`"]
     return "\n".join(lines) + "\n"
 
 
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    text = probe(args.algo, Path(args.chkpt_dir))
+    command = f"python benchmarks/critic_probe.py {' '.join(sys.argv[1:] if argv is None else argv)}"
+    text = probe(args.algo, Path(args.chkpt_dir), command)
     print(text, end="")
     if args.out:
         with atomic_path(Path(args.out)) as tmp:

@@ -279,7 +279,7 @@ def device_markdown(rows: list[dict], header_lines: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def device_main(args: argparse.Namespace) -> None:
+def device_main(args: argparse.Namespace, command: str) -> None:
     """--device: the GPU table (eager, CUDA graph, one CPU thread), update_speed_cuda.csv and .md."""
     from rlharness.cli import select_device
 
@@ -289,7 +289,7 @@ def device_main(args: argparse.Namespace) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU (a dry run on the CPU)"
     header = [f"Our learn() on {name}, updates per second: median over {repeats} repeats of {updates} updates "
               f"(lowest-highest in brackets), the three ways alternated; torch {torch.__version__}.",
-              "", f"command: `python benchmarks/update_speed.py {' '.join(sys.argv[1:])}`"]
+              "", f"command: `{command}`"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_rows(out / "update_speed_cuda.csv", rows, [k for k in rows[0] if not k.endswith("_range")])
@@ -367,8 +367,9 @@ def main(argv: list[str] | None = None) -> None:
                         "a CUDA graph, against one CPU thread, instead of the SB3 table")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the CSV and .md")
     args = parser.parse_args(argv)
+    command = f"python benchmarks/update_speed.py {' '.join(sys.argv[1:] if argv is None else argv)}"
     if args.device:
-        return device_main(args)
+        return device_main(args, command)
     repeats, updates = (3, 30) if args.quick else (7, 100)
     repeats, updates = args.repeats or repeats, args.updates or updates
     version = None if args.no_sb3 else sb3_version()
@@ -385,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = combine(runs)
     header[0] += (f" Each figure is the median over {args.runs} runs of the whole measurement, one after the other; "
                   "the ratio's lowest and highest run in brackets." if args.runs > 1 else "")
-    header += ["", f"command: `python benchmarks/update_speed.py {' '.join(sys.argv[1:] if argv is None else argv)}`"]
+    header += ["", f"command: `{command}`"]
     notes = best_threads(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

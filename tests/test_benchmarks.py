@@ -464,7 +464,9 @@ def test_critic_probe_reads_the_saved_critic_at_the_states_it_names(algo, monkey
             for p in agent.parts()[name].parameters():
                 p.mul_(4)
     save_agent(agent, sizes, tmp_path / "best")
-    critic_probe.main(["--algo", algo, "--chkpt-dir", str(tmp_path / "best"), "--out", str(tmp_path / "probe.md")])
+    argv = ["--algo", algo, "--chkpt-dir", str(tmp_path / "best"), "--out", str(tmp_path / "probe.md")]
+    critic_probe.main(argv)
+    assert f"command: `python benchmarks/critic_probe.py {' '.join(argv)}`" in (tmp_path / "probe.md").read_text()
 
     rows = [line for line in (tmp_path / "probe.md").read_text().splitlines() if re.match(r"\| \d", line)]
     assert len(rows) == len(critic_probe.STATES)
