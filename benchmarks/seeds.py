@@ -21,8 +21,10 @@ per (algo, seed)), seeds_<algo>.png (each seed's 100-episode mean against env st
 run's folder seeds_runs/<algo>_seed<N>/ (its --plot-dir: scores CSV, curves, train.log, evaluate.log, run.json).
 Checkpoints go to a scratch folder outside the repository and are deleted after the evaluation. Rows merge by
 (algo, seed): a new run replaces that row only, so the rows of the other agent (and of other seeds) stay.
---report-only rebuilds everything from the run folders on disk; --quick (1,500 env steps, 500 random, 32x32
-networks, 2 evaluation episodes) writes seeds_quick.* and seeds_quick_runs/ so it never touches the real results.
+--report-only rebuilds the rows of the run folders on disk and merges them the same way (a row whose folder is
+gone stays: delete its line from seeds.csv to drop it, as for a sweep stopped part-way); --quick (1,500 env steps,
+500 random, 32x32 networks, 2 evaluation episodes) writes seeds_quick.* and seeds_quick_runs/ so it never touches
+the real results.
 
 Ctrl-C or SIGTERM stops the runs cleanly (each gets one SIGTERM: it saves and writes its scores CSV), skips the
 evaluations not yet done, and writes the report of what there is; such a run is marked "stopped early" and left
