@@ -13,11 +13,10 @@ its policy follows; DDPG's is Q. The observation is the env's own (x, y, vx, vy,
 in its own scaled units.
 """
 import argparse
-import sys
 from pathlib import Path
 
 import torch
-from time_to_solve import ENV_ID, script_module
+from time_to_solve import ENV_ID, invocation, script_module
 
 from rlharness.checkpoints import load_agent
 from rlharness.cli import run_main
@@ -68,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    command = f"python benchmarks/critic_probe.py {' '.join(sys.argv[1:] if argv is None else argv)}"
-    text = probe(args.algo, Path(args.chkpt_dir), command)
+    text = probe(args.algo, Path(args.chkpt_dir), invocation("critic_probe.py", argv))
     print(text, end="")
     if args.out:
         with atomic_path(Path(args.out)) as tmp:

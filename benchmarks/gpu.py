@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import torch
-from time_to_solve import OURS, ROOT, read_episodes, solved_at
+from time_to_solve import OURS, ROOT, invocation, read_episodes, solved_at
 
 
 def run(command: list[str], timeout: float, log: Path) -> tuple[int, float]:
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     name = torch.cuda.get_device_name(device) if not dry else "none (dry run on the CPU)"
     header = [f"# GPU checks{' (DRY RUN on the CPU: the figures mean nothing)' if dry else ''}", "",
-              f"- command: `python benchmarks/gpu.py {shlex.join(sys.argv[1:] if argv is None else argv)}`",
+              f"- command: `{invocation('gpu.py', argv)}`",
               f"- GPU: {name}; host: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
               f"- torch {torch.__version__}, Python {platform.python_version()}",
               f"- date: {datetime.date.today().isoformat()}", ""]

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from time_to_solve import ENV_ID, OURS, ROOT, SOLVED, read_episodes, solved_at
+from time_to_solve import ENV_ID, OURS, ROOT, SOLVED, invocation, read_episodes, solved_at
 
 from rlharness.signals import StopRequest
 
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seeds {seed_ranges(tuning)} are tuning seeds: the report will say it is not a held-out one",
                   flush=True)
         meta = dict(max_steps=args.max_steps, our_args=args.our_args, machine=machine(),
-                    command=shlex.join(["python", "benchmarks/seeds.py", *argv]),
+                    command=invocation("seeds.py", argv),
                     torch=f"torch {version('torch')}", date=datetime.date.today().isoformat())
         jobs = [Job(args.algo, seed, runs_dir / f"{args.algo}_seed{seed}") for seed in dict.fromkeys(seeds)]
         run_jobs(jobs, args, meta)

@@ -76,6 +76,12 @@ ZOO = {
 ZOO["ddpg"] = ZOO["td3"]
 
 
+def invocation(script: str, argv: list[str] | None) -> str:
+    """The command line to record beside a benchmark's results: `python benchmarks/<script> <args>`, with the args
+    main() was given (or, for None, the process's own), quoted so that it can be pasted back into a shell."""
+    return shlex.join(["python", f"benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
+
+
 def script_module(algo: str, name: str):
     """Module `name` of DDPG/ or SAC/ (main_ddpg, ddpg_torch, ...), imported afresh: both folders hold flat modules
     of the same names (buffer, networks, ...), so those loaded from the other folder are evicted first (as

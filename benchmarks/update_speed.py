@@ -27,14 +27,13 @@ import argparse
 import contextlib
 import copy
 import io
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from time_to_solve import script_module
+from time_to_solve import invocation, script_module
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -367,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
                         "a CUDA graph, against one CPU thread, instead of the SB3 table")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the CSV and .md")
     args = parser.parse_args(argv)
-    command = f"python benchmarks/update_speed.py {' '.join(sys.argv[1:] if argv is None else argv)}"
+    command = invocation("update_speed.py", argv)
     if args.device:
         return device_main(args, command)
     repeats, updates = (3, 30) if args.quick else (7, 100)
