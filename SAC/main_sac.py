@@ -36,7 +36,7 @@ class Config(RunConfig):
     batch_size: int = flag(128, "minibatch size |B| sampled from D", "> 0")
     buffer_size: int = flag(1_000_000, "replay buffer D capacity (max_size)", "> 0")
     gamma: float = flag(0.99, "discount factor gamma", "in (0, 1]")
-    tau: float = flag(0.01, "target update rate tau: phi' <- tau phi + (1 - tau) phi' (the slide's rho = 1 - tau)",
+    tau: float = flag(0.02, "target update rate tau: phi' <- tau phi + (1 - tau) phi' (the slide's rho = 1 - tau)",
                       "in (0, 1]")
     lr_actor: float = flag(1e-3, "policy pi learning rate", "> 0")
     lr_critic: float = flag(1e-3, "Q1, Q2 learning rate", "> 0")
