@@ -4,6 +4,7 @@
     python benchmarks/time_to_solve.py --parallel 2       # two runs at a time, one per core of a 2-core machine
     python benchmarks/time_to_solve.py --algos sac sb3-sac --seeds 0 --cap-minutes 40
     python benchmarks/time_to_solve.py --quick            # seed 0, 3,000 env steps or 20 s a run: under two minutes
+    python benchmarks/time_to_solve.py --seeds 10 11 12 --ours-from benchmarks/results/seeds_runs --parallel 2
 
 Each (algo, seed) is a job in its own process, with the same torch thread count (--threads) on both sides:
 - ours: `DDPG/main_ddpg.py` or `SAC/main_sac.py` with their default flags plus `--seed N --stop-score 200 --threads T`
@@ -11,7 +12,11 @@ Each (algo, seed) is a job in its own process, with the same torch thread count 
 - SB3's SAC, TD3 or DDPG with the rl-baselines3-zoo hyperparameters for this env (ZOO below: sb3-sac, sb3-td3,
   sb3-ddpg), or with our scripts' own defaults as far as SB3 allows (our_settings below: sb3-sac-ours, sb3-td3-ours,
   sb3-ddpg-ours), run by this script itself (`--run-sb3 sac --seed N ...`), stopped by a callback at a
-  100-episode mean of 200, or by SIGTERM at the cap.
+  100-episode mean of 200, or by SIGTERM at the cap;
+- or, with --ours-from DIR, ours are not run again: each is read from benchmarks/seeds.py's run of that seed
+  (DIR/<algo>_seed<N>/, a full-budget run with the defaults, one thread, two at a time), up to the cap. A run's
+  episodes do not depend on --stop-score (it only ends the run), so up to its solve point it is the run this
+  script would make; only its minutes are another measurement of the same work.
 
 Two ratios, each its own table: "own settings" (SB3 with the zoo's settings against ours with our defaults: what a
 user gets by default) and "same settings" (SB3 with our settings against ours: what the code's speed buys).
@@ -317,6 +322,28 @@ def finish(job: Job) -> None:
     print(f"finished {job.name} (exit {job.process.returncode}, {len(job.episodes)} episodes)", flush=True)
 
 
+def take_run(job: Job, source: Path, cap_minutes: float) -> None:
+    """Our run of (algo, seed) from benchmarks/seeds.py's folder `source`/<algo>_seed<N>/: its episodes up to the
+    cap, written to the job's CSV (with its critic and alpha records) as if this script had run it."""
+    folder = source / job.name
+    scores = folder / f"{job.algo}_{ENV_ID}.csv"
+    if not scores.is_file():
+        raise SystemExit(f"time_to_solve.py: error: --ours-from: no scores CSV for {job.name}: {scores}")
+    lines = scores.read_text().strip().splitlines()
+    minutes = lines[0].split(",").index("minutes")
+    kept = [line for line in lines[1:] if float(line.split(",")[minutes]) <= cap_minutes]
+    job.csv_file.write_text("\n".join([lines[0], *kept]) + "\n")
+    for suffix in ("_q_bias", "_alpha"):
+        record = folder / f"{job.algo}_{ENV_ID}{suffix}.csv"
+        if record.is_file():
+            shutil.copyfile(record, job.csv_file.with_name(f"{job.name}{suffix}.csv"))
+    (job.runs_dir / f"{job.name}.log").write_text(
+        f"not run here: {len(kept)} of the {len(lines) - 1} episodes of {scores} (those within the "
+        f"{cap_minutes:g}-minute cap), written by benchmarks/seeds.py\n")
+    job.episodes = read_episodes(job.csv_file)
+    print(f"took {job.name} from {folder} ({len(kept)} episodes within the cap)", flush=True)
+
+
 def run_jobs(jobs: list[Job], args: argparse.Namespace) -> None:
     """Run the jobs, at most args.parallel at a time; SIGTERM each at the cap, kill it if it has not ended 60 s on."""
     waiting, running = list(jobs), []
@@ -421,6 +448,11 @@ def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, ver
             else:  # an unsolved median counts at the cap: a lower bound for SB3, an upper one for ours
                 bound = ">" if c_sb3 else "<" if c_ours else ""
                 lines.append(f"| {sb3} / {ours} | {bound}{rounded_bound(m_sb3 / m_ours, bound):.1f}x |")
+    taken = [f"{r['algo']}_seed{r['seed']}" for r in rows if r.get("taken")]
+    if taken:
+        lines += ["", f"Not run by this script: {', '.join(taken)}, each read from benchmarks/seeds.py's full-budget "
+                      "run of that seed (defaults, one thread, two runs at a time) up to the cap (--ours-from; "
+                      "each run's .log names its source)."]
     if skipped:
         lines += ["", f"Skipped: {', '.join(skipped)} (stable-baselines3 is not installed)."]
     return "\n".join(lines) + "\n"
@@ -475,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, help="env-step budget a run (default: each agent's own)")
     parser.add_argument("--learning-starts", type=int, help="random steps before the first update (default: each's)")
     parser.add_argument("--our-args", default="", help='extra flags for our scripts, e.g. "--fc1-dims 32"')
+    parser.add_argument("--ours-from", metavar="DIR",
+                        help="do not run ours: read each from benchmarks/seeds.py's run folders in DIR "
+                             "(DIR/<algo>_seed<N>/), up to the cap")
     parser.add_argument("--quick", action="store_true",
                         help="seed 0, 3,000 env steps (1,000 random) or 20 s a run; writes time_to_solve_quick.*")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the results")
@@ -509,9 +544,16 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             job.episodes = read_episodes(job.csv_file)
     else:
-        run_jobs(jobs, args)
+        if args.ours_from:
+            for job in jobs:
+                if job.algo in OURS:
+                    take_run(job, Path(args.ours_from), args.cap_minutes)
+        run_jobs([job for job in jobs if not (args.ours_from and job.algo in OURS)], args)
 
     rows = [summarise(job, args.cap_minutes) for job in jobs]
+    for job, row in zip(jobs, rows):
+        log = job.runs_dir / f"{job.name}.log"
+        row["taken"] = log.is_file() and log.read_text().startswith("not run here")
     keys = ["algo", "seed", "solved", "minutes", "env_steps", "episodes", "final_avg100", "steps_per_s", "cap_minutes"]
     (out / f"{name}.csv").write_text("\n".join([",".join(keys)] + [
         ",".join(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys) for r in rows]) + "\n")

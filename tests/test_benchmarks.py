@@ -142,6 +142,40 @@ def test_time_to_solve_report_only_rebuilds_the_results_from_the_runs(tmp_path):
     assert (tmp_path / "time_to_solve.png").is_file()
 
 
+def test_time_to_solve_reads_ours_from_the_seeds_runs_up_to_the_cap(tmp_path):
+    """--ours-from: our rows come from benchmarks/seeds.py's run folders, cut at the cap, and nothing is run."""
+    seeds_runs = tmp_path / "seeds_runs"
+    for seed, rise in ((10, 3.0), (11, 1.0)):  # seed 10's mean reaches 200 at episode 100 (10 min), 11's at 300
+        folder = seeds_runs / f"sac_seed{seed}"
+        folder.mkdir(parents=True)
+        lines = ["episode,env_steps,score,avg100,minutes"]
+        lines += [f"{e},{100 * e},0,{-100 + rise * e:.1f},{0.1 * e:.1f}" for e in range(1, 401)]  # 40 minutes
+        (folder / "sac_LunarLanderContinuous-v2.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = run("time_to_solve.py", "--algos", "sac", "--seeds", "10", "11", "--cap-minutes", "25",
+                 "--ours-from", str(seeds_runs), "--out", str(out))
+    assert "started" not in result.stdout
+    rows = {r["seed"]: r for r in read_csv(out / "time_to_solve.csv")}
+    assert rows["10"]["solved"] == "True" and float(rows["10"]["minutes"]) == 10.0
+    assert int(rows["10"]["env_steps"]) == 10_000 and rows["10"]["episodes"] == "100"
+    # seed 11 solves at 30 minutes, after the 25-minute cap: unsolved, counted at the cap, its episodes cut there
+    assert rows["11"]["solved"] == "False" and float(rows["11"]["minutes"]) == 25.0
+    episodes = read_csv(out / "time_to_solve_runs" / "sac_seed11.csv")
+    assert len(episodes) == 250 and float(episodes[-1]["minutes"]) == 25.0
+    assert str(seeds_runs / "sac_seed11") in (out / "time_to_solve_runs" / "sac_seed11.log").read_text()
+    assert "Not run by this script: sac_seed10, sac_seed11" in (out / "time_to_solve.md").read_text()
+
+
+def test_time_to_solve_ours_from_a_folder_without_the_run_is_a_one_line_error(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_solve.py"), "--algos", "ddpg",
+                             "--seeds", "10", "--ours-from", str(tmp_path), "--out", str(tmp_path / "out")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"time_to_solve.py: error: --ours-from: no scores CSV for ddpg_seed10: "
+        f"{tmp_path / 'ddpg_seed10' / 'ddpg_LunarLanderContinuous-v2.csv'}"]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # compare.py: DDPG against SAC across seeds, from the CSVs every run writes
 # ---------------------------------------------------------------------------------------------------------
