@@ -24,6 +24,7 @@ NOT_MEASURED = {
     "5,000": "update_speed.py's replay buffer fill, a setting",
     "300,000": "the HalfCheetah command's step budget, a setting",
     "10,000": "the warm-up steps of random actions, a setting",
+    "120,000": "the robustness goal for SAC's median env steps to solve",
     "50,000": "the notebook's default env steps, a setting",
     "1,100": "the env steps of the notebook's test run, a setting",
 }
@@ -72,7 +73,7 @@ def decimals(text: str) -> set[str]:
 def numbers_in(text: str) -> set[str]:
     """Every number a results file holds: as written, and rounded to 0-3 decimals with and without its thousands
     grouped (a CSV writes 179464 and 8653.1234; the README quotes 179,464 and 8,653)."""
-    found = set(re.findall(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|\d+(?:\.\d+)?", text))
+    found = set(re.findall(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)|\d+(?:\.\d+)?", text))
     rounded = set()
     for n in found:
         value = float(n.replace(",", ""))
