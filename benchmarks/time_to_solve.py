@@ -322,6 +322,9 @@ def finish(job: Job) -> None:
     print(f"finished {job.name} (exit {job.process.returncode}, {len(job.episodes)} episodes)", flush=True)
 
 
+TAKEN = "not run here"  # how a taken run's .log starts (take_run), so that --report-only still says it was taken
+
+
 def take_run(job: Job, source: Path, cap_minutes: float) -> None:
     """Our run of (algo, seed) from benchmarks/seeds.py's folder `source`/<algo>_seed<N>/: its episodes up to the
     cap, written to the job's CSV (with its critic and alpha records) as if this script had run it."""
@@ -338,7 +341,7 @@ def take_run(job: Job, source: Path, cap_minutes: float) -> None:
         if record.is_file():
             shutil.copyfile(record, job.csv_file.with_name(f"{job.name}{suffix}.csv"))
     (job.runs_dir / f"{job.name}.log").write_text(
-        f"not run here: {len(kept)} of the {len(lines) - 1} episodes of {scores} (those within the "
+        f"{TAKEN}: {len(kept)} of the {len(lines) - 1} episodes of {scores} (those within the "
         f"{cap_minutes:g}-minute cap), written by benchmarks/seeds.py\n")
     job.episodes = read_episodes(job.csv_file)
     print(f"took {job.name} from {folder} ({len(kept)} episodes within the cap)", flush=True)
@@ -544,16 +547,15 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             job.episodes = read_episodes(job.csv_file)
     else:
-        if args.ours_from:
-            for job in jobs:
-                if job.algo in OURS:
-                    take_run(job, Path(args.ours_from), args.cap_minutes)
-        run_jobs([job for job in jobs if not (args.ours_from and job.algo in OURS)], args)
+        taken = [job for job in jobs if args.ours_from and job.algo in OURS]
+        for job in taken:
+            take_run(job, Path(args.ours_from), args.cap_minutes)
+        run_jobs([job for job in jobs if job not in taken], args)
 
     rows = [summarise(job, args.cap_minutes) for job in jobs]
     for job, row in zip(jobs, rows):
         log = job.runs_dir / f"{job.name}.log"
-        row["taken"] = log.is_file() and log.read_text().startswith("not run here")
+        row["taken"] = log.is_file() and log.read_text().startswith(TAKEN)
     keys = ["algo", "seed", "solved", "minutes", "env_steps", "episodes", "final_avg100", "steps_per_s", "cap_minutes"]
     (out / f"{name}.csv").write_text("\n".join([",".join(keys)] + [
         ",".join(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys) for r in rows]) + "\n")
