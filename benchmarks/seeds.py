@@ -341,7 +341,8 @@ def plot(algo: str, curves: dict[int, list[dict]], figure_file: Path) -> None:
         steps, avg = [e["env_steps"] for e in eps], [e["avg100"] for e in eps]
         ax.plot(steps, avg, lw=0.8, alpha=0.8, label=f"seed {seed}")
         on_grid.append(np.interp(grid, steps, avg))
-    ax.plot(grid, np.median(on_grid, axis=0), color="black", lw=2.5, label="median over seeds")
+    ax.plot(grid, np.median(on_grid, axis=0), color="black", lw=2.5,
+            label="median over seeds (to the shortest run's end)")
     ax.axhline(SOLVED, color="black", ls=":", lw=1, label=f"solved ({SOLVED:g})")
     ax.set_xlabel("env steps")
     ax.set_ylabel("mean of the last 100 episodes")
