@@ -25,6 +25,7 @@ NOT_MEASURED = {
     "300,000": "the HalfCheetah command's step budget, a setting",
     "10,000": "the warm-up steps of random actions, a setting",
     "120,000": "the robustness goal for SAC's median env steps to solve",
+    "180,000": "the robustness goal for DDPG's median env steps to solve",
     "50,000": "the notebook's default env steps, a setting",
     "1,100": "the env steps of the notebook's test run, a setting",
 }
