@@ -4,6 +4,7 @@
     python benchmarks/compare.py --run --seeds 0 1 --args "--max-steps 50000"   # shorter runs
     python benchmarks/compare.py                                    # plot the runs already in plots/
     python benchmarks/compare.py --runs benchmarks/results/time_to_solve_runs   # time_to_solve.py's runs
+    python benchmarks/compare.py --runs benchmarks/results/seeds_runs           # seeds.py's full-budget runs
 
 --run trains each (agent, seed) with the main script's default flags (plus --args) into
 plots/compare/<algo>_seed<N>/ and tmp/compare/<algo>_seed<N>/. Without --run the script reads those folders,
@@ -41,14 +42,20 @@ def read_csv(path: Path) -> dict[str, np.ndarray]:
 def find_runs(plot_dir: Path, env: str, runs_dir: Path | None = None) -> dict[str, list[tuple[Path, Path]]]:
     """For each agent, its runs as (scores CSV, critic-record CSV) pairs.
 
-    From runs_dir (benchmarks/time_to_solve.py's <algo>_seed<N>.csv and <algo>_seed<N>_q_bias.csv) if given,
-    else from plots/compare/<algo>_seed<N>/, else the single run in plots/<algo>_<env>.csv.
+    From runs_dir if given: benchmarks/time_to_solve.py's <algo>_seed<N>.csv and <algo>_seed<N>_q_bias.csv, or
+    benchmarks/seeds.py's folders <algo>_seed<N>/ (each with the main script's CSVs); else from
+    plots/compare/<algo>_seed<N>/, else the single run in plots/<algo>_<env>.csv. Runs are in seed order.
     """
+    def seed(path: Path, algo: str) -> int:
+        return int(path.stem.removeprefix(f"{algo}_seed"))
+
     runs = {}
     for algo in SCRIPTS:
         if runs_dir is not None:
-            found = [(p, p.with_name(f"{p.stem}_q_bias.csv")) for p in sorted(runs_dir.glob(f"{algo}_seed*.csv"))
-                     if p.stem.removeprefix(f"{algo}_seed").isdigit()]
+            named = [p for p in runs_dir.glob(f"{algo}_seed*") if (p.is_dir() or p.suffix == ".csv")
+                     and p.stem.removeprefix(f"{algo}_seed").isdigit()]
+            found = [(f / f"{algo}_{env}.csv", f / f"{algo}_{env}_q_bias.csv") if f.is_dir()
+                     else (f, f.with_name(f"{f.stem}_q_bias.csv")) for f in sorted(named, key=lambda p: seed(p, algo))]
         else:
             folders = sorted((plot_dir / "compare").glob(f"{algo}_seed*")) or [plot_dir]
             found = [(f / f"{algo}_{env}.csv", f / f"{algo}_{env}_q_bias.csv") for f in folders]
@@ -141,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (one core each)")
     parser.add_argument("--plot-dir", default=str(ROOT / "plots"))
     parser.add_argument("--chkpt-dir", default=str(ROOT / "tmp"))
-    parser.add_argument("--runs", help="read the runs of benchmarks/time_to_solve.py from this folder instead, "
-                        "e.g. benchmarks/results/time_to_solve_runs")
+    parser.add_argument("--runs", help="read the runs of benchmarks/time_to_solve.py or seeds.py from this folder "
+                        "instead, e.g. benchmarks/results/time_to_solve_runs or benchmarks/results/seeds_runs")
     parser.add_argument("--out", help="the figure's file (default: <plot-dir>/ddpg_vs_sac_<env>.png)")
     args = parser.parse_args(argv)
     plot_dir, chkpt_dir = Path(args.plot_dir), Path(args.chkpt_dir)

@@ -229,6 +229,25 @@ def test_compare_reads_a_single_run_and_reports_none(compare, tmp_path, capsys):
     assert "no runs for LunarLanderContinuous-v2" in capsys.readouterr().err
 
 
+def test_compare_reads_both_benchmarks_layouts_in_seed_order(compare, tmp_path, capsys):
+    env = "LunarLanderContinuous-v2"
+    for seed in (10, 9):  # seeds.py: a folder a run; 10 sorts before 9 as text
+        write_run(tmp_path / "seeds_runs" / f"sac_seed{seed}", "sac", env, seed)
+    flat = tmp_path / "time_to_solve_runs"  # time_to_solve.py: <algo>_seed<N>.csv beside its _q_bias.csv
+    write_run(flat, "ddpg", env, 3)
+    for suffix in ("", "_q_bias"):
+        (flat / f"ddpg_{env}{suffix}.csv").rename(flat / f"ddpg_seed3{suffix}.csv")
+    (flat / "ddpg_seed3.log").write_text("not a run\n")
+    runs = compare.find_runs(tmp_path, env, tmp_path / "seeds_runs")
+    assert list(runs) == ["sac"]
+    assert runs["sac"] == [(tmp_path / "seeds_runs" / f"sac_seed{s}" / f"sac_{env}.csv",
+                            tmp_path / "seeds_runs" / f"sac_seed{s}" / f"sac_{env}_q_bias.csv") for s in (9, 10)]
+    assert compare.find_runs(tmp_path, env, flat) == {"ddpg": [(flat / "ddpg_seed3.csv",
+                                                                flat / "ddpg_seed3_q_bias.csv")]}
+    assert compare.main(["--runs", str(tmp_path / "seeds_runs"), "--out", str(tmp_path / "fig.png")]) == 0
+    assert "sac: 2 run(s)" in capsys.readouterr().out and (tmp_path / "fig.png").is_file()
+
+
 def test_compare_runs_both_agents(tmp_path):
     small = "--episodes 2 --fc1-dims 16 --fc2-dims 16 --batch-size 16 --learning-starts 100"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare.py"), "--run", "--env", "Pendulum-v1",
