@@ -46,19 +46,20 @@ def find_runs(plot_dir: Path, env: str, runs_dir: Path | None = None) -> dict[st
     benchmarks/seeds.py's folders <algo>_seed<N>/ (each with the main script's CSVs); else from
     plots/compare/<algo>_seed<N>/, else the single run in plots/<algo>_<env>.csv. Runs are in seed order.
     """
-    def seed(path: Path, algo: str) -> int:
-        return int(path.stem.removeprefix(f"{algo}_seed"))
+    def files(run: Path, algo: str) -> tuple[Path, Path]:
+        """A run folder's two CSVs, or time_to_solve.py's <algo>_seed<N>.csv and the _q_bias.csv beside it."""
+        if run.is_dir():
+            return run / f"{algo}_{env}.csv", run / f"{algo}_{env}_q_bias.csv"
+        return run, run.with_name(f"{run.stem}_q_bias.csv")
 
     runs = {}
     for algo in SCRIPTS:
         if runs_dir is not None:
-            named = [p for p in runs_dir.glob(f"{algo}_seed*") if (p.is_dir() or p.suffix == ".csv")
-                     and p.stem.removeprefix(f"{algo}_seed").isdigit()]
-            found = [(f / f"{algo}_{env}.csv", f / f"{algo}_{env}_q_bias.csv") if f.is_dir()
-                     else (f, f.with_name(f"{f.stem}_q_bias.csv")) for f in sorted(named, key=lambda p: seed(p, algo))]
+            seeds = {int(n): p for p in runs_dir.glob(f"{algo}_seed*") if (p.is_dir() or p.suffix == ".csv")
+                     and (n := p.stem.removeprefix(f"{algo}_seed")).isdigit()}
+            found = [files(seeds[n], algo) for n in sorted(seeds)]
         else:
-            folders = sorted((plot_dir / "compare").glob(f"{algo}_seed*")) or [plot_dir]
-            found = [(f / f"{algo}_{env}.csv", f / f"{algo}_{env}_q_bias.csv") for f in folders]
+            found = [files(f, algo) for f in sorted((plot_dir / "compare").glob(f"{algo}_seed*")) or [plot_dir]]
         if found := [(scores, bias) for scores, bias in found if scores.is_file()]:
             runs[algo] = found
     return runs
