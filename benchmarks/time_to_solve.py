@@ -122,6 +122,13 @@ def our_settings(algo: str) -> dict:
     return dict(settings, learning_rate=config.lr_critic, lr_actor=config.lr_actor,
                 ou=dict(sigma=config.sigma, theta=config.theta, dt=config.dt))
 
+def sb3_settings(algo: str) -> dict:
+    """The settings SB3's `algo` (as --run-sb3 takes it: sac, td3-ours, ...) runs with: the zoo's, or for
+    `<algo>-ours` those of the agent of ours it is paired with in PAIRS (td3-ours and ddpg-ours take our DDPG's)."""
+    ours = {sb3.removeprefix("sb3-"): mine for sb3, mine in PAIRS["same settings"]}
+    return our_settings(ours[algo]) if algo in ours else dict(ZOO[algo])
+
+
 QUICK = dict(cap_minutes=20 / 60, seeds=[0], max_steps=3_000, learning_starts=1_000)
 
 
@@ -214,7 +221,7 @@ def run_sb3(algo: str, seed: int, threads: int, csv_file: Path, max_steps: int |
             return not self.stop and (max_steps is None or self.num_timesteps < max_steps)
 
     base = algo.removesuffix("-ours")
-    zoo = our_settings(base) if algo.endswith("-ours") else dict(ZOO[algo])
+    zoo = sb3_settings(algo)
     if learning_starts is not None:
         zoo["learning_starts"] = learning_starts
     env = Monitor(GymnasiumLander())

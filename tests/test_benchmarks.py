@@ -453,6 +453,11 @@ def test_sb3_at_our_settings_takes_our_scripts_current_defaults(ddpg, sac):
     d = tts.our_settings("ddpg")
     assert (d["lr_actor"], d["learning_rate"]) == (ours["ddpg"].lr_actor, ours["ddpg"].lr_critic)
     assert d["ou"] == dict(sigma=ours["ddpg"].sigma, theta=ours["ddpg"].theta, dt=ours["ddpg"].dt)
+    # every SB3 algo --run-sb3 accepts gets settings: the zoo's, or those of the agent of ours it is paired with
+    assert tts.sb3_settings("td3-ours") == tts.sb3_settings("ddpg-ours") == d
+    assert tts.sb3_settings("sac-ours") == tts.our_settings("sac")
+    assert tts.sb3_settings("td3")["net_arch"] == tts.sb3_settings("sac")["net_arch"] == [400, 300]
+    assert {a.removeprefix("sb3-") for a in tts.SB3} == {"sac", "td3", "ddpg", "sac-ours", "td3-ours", "ddpg-ours"}
 
 
 @pytest.mark.skipif(not HAS_SB3, reason="stable-baselines3 is not installed")
