@@ -14,9 +14,11 @@ Each (algo, seed) is a job in its own process, with the same torch thread count 
   sb3-ddpg-ours), run by this script itself (`--run-sb3 sac --seed N ...`), stopped by a callback at a
   100-episode mean of 200, or by SIGTERM at the cap;
 - or, with --ours-from DIR, ours are not run again: each is read from benchmarks/seeds.py's run of that seed
-  (DIR/<algo>_seed<N>/, a full-budget run with the defaults, one thread, two at a time), up to the cap. A run's
-  episodes do not depend on --stop-score (it only ends the run), so up to its solve point it is the run this
-  script would make; only its minutes are another measurement of the same work.
+  (DIR/<algo>_seed<N>/, a full-budget run with the defaults, one thread, two at a time), or from this script's
+  earlier run of it (DIR is a time_to_solve_runs folder: ours with the defaults ran for the same-settings table
+  serve the own-settings one), up to the cap. A run's episodes do not depend on --stop-score (it only ends the
+  run), so up to its solve point it is the run this script would make; only its minutes are another measurement
+  of the same work.
 
 Two ratios, each its own table: "own settings" (SB3 with the zoo's settings against ours with our defaults: what a
 user gets by default) and "same settings" (SB3 with our settings against ours: what the code's speed buys).
@@ -333,25 +335,35 @@ TAKEN = "not run here"  # how a taken run's .log starts (take_run), so that --re
 
 
 def take_run(job: Job, source: Path, cap_minutes: float) -> None:
-    """Our run of (algo, seed) from benchmarks/seeds.py's folder `source`/<algo>_seed<N>/: its episodes up to the
-    cap, written to the job's CSV (with its critic and alpha records) as if this script had run it."""
+    """Our run of (algo, seed) from `source`: its episodes up to the cap, written to the job's CSV (with its critic
+    and alpha records) as if this script had run it. `source` holds benchmarks/seeds.py's run folders
+    (<algo>_seed<N>/<algo>_<env>.csv) or is an earlier time_to_solve_runs folder of this script (<algo>_seed<N>.csv:
+    ours run once with the defaults serves both the same-settings and the own-settings comparison)."""
     folder = source / job.name
-    scores = folder / f"{job.algo}_{ENV_ID}.csv"
+    if folder.is_dir():
+        scores, writer = folder / f"{job.algo}_{ENV_ID}.csv", "benchmarks/seeds.py"
+        records = {suffix: folder / f"{job.algo}_{ENV_ID}{suffix}.csv" for suffix in ("_q_bias", "_alpha")}
+    else:
+        scores, writer = source / f"{job.name}.csv", "benchmarks/time_to_solve.py"
+        records = {suffix: source / f"{job.name}{suffix}.csv" for suffix in ("_q_bias", "_alpha")}
+        earlier = source / f"{job.name}.log"
+        if earlier.is_file() and earlier.read_text().startswith(TAKEN):  # itself taken: name where from
+            writer += f" ({earlier.read_text().strip()})"
     if not scores.is_file():
-        raise SystemExit(f"time_to_solve.py: error: --ours-from: no scores CSV for {job.name}: {scores}")
+        raise SystemExit(f"time_to_solve.py: error: --ours-from: no scores CSV for {job.name}: neither "
+                         f"{folder / f'{job.algo}_{ENV_ID}.csv'} nor {source / f'{job.name}.csv'}")
     lines = scores.read_text().strip().splitlines()
     minutes = lines[0].split(",").index("minutes")
     kept = [line for line in lines[1:] if float(line.split(",")[minutes]) <= cap_minutes]
     job.csv_file.write_text("\n".join([lines[0], *kept]) + "\n")
-    for suffix in ("_q_bias", "_alpha"):
-        record = folder / f"{job.algo}_{ENV_ID}{suffix}.csv"
+    for suffix, record in records.items():
         if record.is_file():
             shutil.copyfile(record, job.csv_file.with_name(f"{job.name}{suffix}.csv"))
     (job.runs_dir / f"{job.name}.log").write_text(
         f"{TAKEN}: {len(kept)} of the {len(lines) - 1} episodes of {scores} (those within the "
-        f"{cap_minutes:g}-minute cap), written by benchmarks/seeds.py\n")
+        f"{cap_minutes:g}-minute cap), written by {writer}\n")
     job.episodes = read_episodes(job.csv_file)
-    print(f"took {job.name} from {folder} ({len(kept)} episodes within the cap)", flush=True)
+    print(f"took {job.name} from {scores} ({len(kept)} episodes within the cap)", flush=True)
 
 
 def run_jobs(jobs: list[Job], args: argparse.Namespace) -> None:
@@ -460,9 +472,9 @@ def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, ver
                 lines.append(f"| {sb3} / {ours} | {bound}{rounded_bound(m_sb3 / m_ours, bound):.1f}x |")
     taken = [f"{r['algo']}_seed{r['seed']}" for r in rows if r.get("taken")]
     if taken:
-        lines += ["", f"Not run by this script: {', '.join(taken)}, each read from benchmarks/seeds.py's full-budget "
-                      "run of that seed (defaults, one thread, two runs at a time) up to the cap (--ours-from; "
-                      "each run's .log names its source)."]
+        lines += ["", f"Not run by this script: {', '.join(taken)}, each read from an earlier run of that seed with "
+                      "the defaults (benchmarks/seeds.py's full-budget run, or an earlier time_to_solve.py run; one "
+                      "thread, two runs at a time) up to the cap (--ours-from; each run's .log names its source)."]
     if skipped:
         lines += ["", f"Skipped: {', '.join(skipped)} (stable-baselines3 is not installed)."]
     return "\n".join(lines) + "\n"
@@ -519,7 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--our-args", default="", help='extra flags for our scripts, e.g. "--fc1-dims 32"')
     parser.add_argument("--ours-from", metavar="DIR",
                         help="do not run ours: read each from benchmarks/seeds.py's run folders in DIR "
-                             "(DIR/<algo>_seed<N>/), up to the cap")
+                             "(DIR/<algo>_seed<N>/) or from an earlier time_to_solve_runs folder "
+                             "(DIR/<algo>_seed<N>.csv), up to the cap")
     parser.add_argument("--quick", action="store_true",
                         help="seed 0, 3,000 env steps (1,000 random) or 20 s a run; writes time_to_solve_quick.*")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the results")

@@ -166,14 +166,36 @@ def test_time_to_solve_reads_ours_from_the_seeds_runs_up_to_the_cap(tmp_path):
     assert "Not run by this script: sac_seed10, sac_seed11" in (out / "time_to_solve.md").read_text()
 
 
+def test_time_to_solve_reads_ours_from_an_earlier_time_to_solve_runs_folder(tmp_path):
+    """--ours-from an earlier time_to_solve_runs folder (flat <algo>_seed<N>.csv): cut at the cap, its records
+    copied, and a run that was itself taken keeps naming its first source."""
+    earlier = tmp_path / "same" / "time_to_solve_runs"
+    earlier.mkdir(parents=True)
+    lines = ["episode,env_steps,score,avg100,minutes"] + [f"{e},{100 * e},0,{-100 + 3.0 * e:.1f},{0.1 * e:.1f}"
+                                                          for e in range(1, 201)]
+    (earlier / "ddpg_seed12.csv").write_text("\n".join(lines) + "\n")
+    (earlier / "ddpg_seed12_q_bias.csv").write_text("step,bias\n1,0.5\n")
+    (earlier / "ddpg_seed12.log").write_text("not run here: ... written by benchmarks/seeds.py\n")
+    out = tmp_path / "own"
+    result = run("time_to_solve.py", "--algos", "ddpg", "--seeds", "12", "--cap-minutes", "15",
+                 "--ours-from", str(earlier), "--out", str(out))
+    assert "started" not in result.stdout
+    [row] = read_csv(out / "time_to_solve.csv")
+    assert (row["solved"], float(row["minutes"]), row["env_steps"]) == ("True", 10.0, "10000")
+    assert len(read_csv(out / "time_to_solve_runs" / "ddpg_seed12.csv")) == 150  # 15 minutes of episodes
+    assert (out / "time_to_solve_runs" / "ddpg_seed12_q_bias.csv").read_text() == "step,bias\n1,0.5\n"
+    log = (out / "time_to_solve_runs" / "ddpg_seed12.log").read_text()
+    assert str(earlier / "ddpg_seed12.csv") in log and "written by benchmarks/time_to_solve.py (not run here" in log
+
+
 def test_time_to_solve_ours_from_a_folder_without_the_run_is_a_one_line_error(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_solve.py"), "--algos", "ddpg",
                              "--seeds", "10", "--ours-from", str(tmp_path), "--out", str(tmp_path / "out")],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        f"time_to_solve.py: error: --ours-from: no scores CSV for ddpg_seed10: "
-        f"{tmp_path / 'ddpg_seed10' / 'ddpg_LunarLanderContinuous-v2.csv'}"]
+        f"time_to_solve.py: error: --ours-from: no scores CSV for ddpg_seed10: neither "
+        f"{tmp_path / 'ddpg_seed10' / 'ddpg_LunarLanderContinuous-v2.csv'} nor {tmp_path / 'ddpg_seed10.csv'}"]
 
 
 # ---------------------------------------------------------------------------------------------------------
