@@ -64,12 +64,12 @@ QUICK = dict(max_steps=1_500, evaluate=2, our_args="--learning-starts 500 --fc1-
                                                    "--batch-size 32")
 EVAL_MEAN = re.compile(r"mean score (\S+) \+- (\S+) over (\d+) episodes")
 EVAL_EPISODE = re.compile(r"evaluation episode +\d+ score +(\S+)")
-COLUMNS = ["algo", "seed", "status", "episodes", "env_steps", "solved", "solve_episode", "solve_env_steps",
+COLUMNS = ["algo", "seed", "status", "episodes", "env_steps", "minutes", "solved", "solve_episode", "solve_env_steps",
            "solve_minutes", "best_avg100", "final_avg100", "eval_mean", "eval_std", "eval_episodes", "eval_below",
            "max_steps", "our_args", "command", "machine", "torch", "date"]
 INTS = ("seed", "episodes", "env_steps", "solve_episode", "solve_env_steps", "eval_episodes", "eval_below",
         "max_steps")
-FLOATS = ("solve_minutes", "best_avg100", "final_avg100", "eval_mean", "eval_std")
+FLOATS = ("minutes", "solve_minutes", "best_avg100", "final_avg100", "eval_mean", "eval_std")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -196,7 +196,8 @@ def summarise(episodes: list[dict]) -> dict:
     hit = solved_at(episodes)
     full = [e["avg100"] for e in episodes if e["episode"] >= 100]  # true 100-episode means
     last = episodes[-1] if episodes else None
-    return dict(episodes=len(episodes), env_steps=int(last["env_steps"]) if last else 0, solved=hit is not None,
+    return dict(episodes=len(episodes), env_steps=int(last["env_steps"]) if last else 0,
+                minutes=last["minutes"] if last else None, solved=hit is not None,
                 solve_episode=int(hit["episode"]) if hit else None,
                 solve_env_steps=int(hit["env_steps"]) if hit else None, solve_minutes=hit["minutes"] if hit else None,
                 best_avg100=max(full) if full else None, final_avg100=full[-1] if full else None)
@@ -296,6 +297,10 @@ def summary(algo: str, rows: list[dict]) -> list[str]:
     if evaluated := [r["eval_mean"] for r in complete if r["eval_mean"] is not None]:
         lines.append(f"- evaluation mean (all seeds): median {statistics.median(evaluated):.1f}, "
                      f"minimum {min(evaluated):.1f}")
+    if timed := [r["env_steps"] / (60 * r["minutes"]) for r in complete if r.get("minutes")]:
+        lines.append(f"- training speed (a reference for the machine on the dates below): {min(timed):.0f} to "
+                     f"{max(timed):.0f} env steps a second a run over its whole budget, median "
+                     f"{statistics.median(timed):.0f}")
     if stopped := [r for r in rows if r["status"] != "complete"]:
         lines.append(f"- left out, stopped early: seeds {seed_ranges([r['seed'] for r in stopped])}")
     if tuning := [r["seed"] for r in rows if r["seed"] < HELD_OUT]:

@@ -356,13 +356,13 @@ def test_seeds_sigterm_stops_the_runs_cleanly_and_reports_what_there_is(tmp_path
     assert not (tmp_path / "seeds_quick_runs" / "sac_seed11").exists() and not list(tmp_path.rglob("*.pt"))
 
 
-def made_up_run(runs_dir, algo, seed, avg100, evaluation=(), episodes=150):
-    """A run folder with a scores CSV of avg100(e) at 100 env steps and 0.1 minutes an episode, and an evaluation."""
+def made_up_run(runs_dir, algo, seed, avg100, evaluation=(), episodes=150, minutes=0.1):
+    """A run folder with a scores CSV of avg100(e) at 100 env steps and `minutes` an episode, and an evaluation."""
     from time_to_solve import write_episodes
     folder = runs_dir / f"{algo}_seed{seed}"
     folder.mkdir(parents=True)
     write_episodes(folder / f"{algo}_LunarLanderContinuous-v2.csv",
-                   [(e, 100 * e, 0.0, avg100(e), 0.1 * e) for e in range(1, episodes + 1)])
+                   [(e, 100 * e, 0.0, avg100(e), minutes * e) for e in range(1, episodes + 1)])
     lines = [f"evaluation episode {i + 1:3d} score {s:8.1f}" for i, s in enumerate(evaluation)]
     if evaluation:
         mean, std = np.mean(evaluation), np.std(evaluation)
@@ -401,7 +401,7 @@ def test_seeds_summary_from_made_up_runs_and_report_only_merges_agents(seeds, tm
         folder.rmdir()
     made_up_run(runs, "ddpg", 10, lambda e: -100 + 3 * e, [210, 230])  # 200 at episode 100: 10,000 steps
     made_up_run(runs, "ddpg", 11, lambda e: -150 + 2.5 * e, [180, 220])  # 200 at episode 140: 14,000 steps
-    made_up_run(runs, "ddpg", 12, lambda e: 0.0)  # never; no evaluation
+    made_up_run(runs, "ddpg", 12, lambda e: 0.0, minutes=0.025)  # never; no evaluation; 4x the env steps/s
     assert seeds.main(["--report-only", "--out", str(tmp_path)]) == 0
     rows = read_csv(tmp_path / "seeds.csv")
     assert [(r["algo"], r["seed"], r["solved"]) for r in rows] == [
@@ -414,6 +414,9 @@ def test_seeds_summary_from_made_up_runs_and_report_only_merges_agents(seeds, tm
     assert "- minutes to solve (solved seeds): median 12.0, worst 14.0" in table
     assert "- evaluation mean (solved seeds): median 210.0, minimum 200.0" in table
     assert "| 12 | no | - | - | 0.0 | 0.0 | - | - |" in table
+    # 15,000 env steps in 15 minutes (16.7 a second) for seeds 10 and 11, in 3.75 minutes (66.7) for seed 12
+    assert "env steps a second a run over its whole budget, median 17\n" in table
+    assert ": 17 to 67 env steps a second" in table
     assert (tmp_path / "seeds_ddpg.png").is_file()
 
 
