@@ -438,7 +438,8 @@ def rounded_bound(ratio: float, bound: str) -> float:
     return round(ratio, 1)
 
 
-def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, versions: str) -> str:
+def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, versions: str,
+             commands: list[str] = ()) -> str:
     lines = [f"Time to a 100-episode mean of {SOLVED:g} on {ENV_ID} (gym 0.26.2, exhaust particles freed: "
              "rlharness.envs.make_env, the same env for SB3 through a gymnasium adapter).",
              f"{datetime.date.today()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
@@ -477,6 +478,10 @@ def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, ver
                       "thread, two runs at a time) up to the cap (--ours-from; each run's .log names its source)."]
     if skipped:
         lines += ["", f"Skipped: {', '.join(skipped)} (stable-baselines3 is not installed)."]
+    if commands:
+        lines += ["", "Commands (the runs folder's commands.txt: each invocation that ran or took runs into it, "
+                      "with its date; then the one that wrote this file):", "",
+                  *(f"- `{c}`" for c in commands)]
     return "\n".join(lines) + "\n"
 
 
@@ -567,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             job.episodes = read_episodes(job.csv_file)
     else:
+        with open(runs_dir / "commands.txt", "a") as f:
+            f.write(f"{datetime.date.today()} {invocation('time_to_solve.py', argv)}\n")
         taken = [job for job in jobs if args.ours_from and job.algo in OURS]
         for job in taken:
             take_run(job, Path(args.ours_from), args.cap_minutes)
@@ -579,7 +586,11 @@ def main(argv: list[str] | None = None) -> int:
     keys = ["algo", "seed", "solved", "minutes", "env_steps", "episodes", "final_avg100", "steps_per_s", "cap_minutes"]
     (out / f"{name}.csv").write_text("\n".join([",".join(keys)] + [
         ",".join(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys) for r in rows]) + "\n")
-    text = markdown(rows, skipped, args, versions())
+    recorded = runs_dir / "commands.txt"
+    commands = recorded.read_text().splitlines() if recorded.is_file() else []
+    if args.report_only:
+        commands.append(f"{datetime.date.today()} {invocation('time_to_solve.py', argv)}")
+    text = markdown(rows, skipped, args, versions(), commands)
     (out / f"{name}.md").write_text(text)
     plot(jobs, out / f"{name}.png", args.cap_minutes)
     print(text, end="")

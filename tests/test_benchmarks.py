@@ -186,6 +186,16 @@ def test_time_to_solve_reads_ours_from_an_earlier_time_to_solve_runs_folder(tmp_
     assert (out / "time_to_solve_runs" / "ddpg_seed12_q_bias.csv").read_text() == "step,bias\n1,0.5\n"
     log = (out / "time_to_solve_runs" / "ddpg_seed12.log").read_text()
     assert str(earlier / "ddpg_seed12.csv") in log and "written by benchmarks/time_to_solve.py (not run here" in log
+    # the invocation is recorded beside the runs and listed in the table's file, and so is a later --report-only
+    [recorded] = (out / "time_to_solve_runs" / "commands.txt").read_text().splitlines()
+    assert recorded.endswith(f"python benchmarks/time_to_solve.py --algos ddpg --seeds 12 --cap-minutes 15 "
+                             f"--ours-from {earlier} --out {out}")
+    assert f"- `{recorded}`" in (out / "time_to_solve.md").read_text()
+    run("time_to_solve.py", "--report-only", "--algos", "ddpg", "--seeds", "12", "--cap-minutes", "15",
+        "--out", str(out))
+    table = (out / "time_to_solve.md").read_text()
+    assert table.index(f"- `{recorded}`") < table.index("time_to_solve.py --report-only --algos ddpg")
+    assert (out / "time_to_solve_runs" / "commands.txt").read_text().splitlines() == [recorded]
 
 
 def test_time_to_solve_ours_from_a_folder_without_the_run_is_a_one_line_error(tmp_path):
