@@ -124,6 +124,7 @@ def our_settings(algo: str) -> dict:
     return dict(settings, learning_rate=config.lr_critic, lr_actor=config.lr_actor,
                 ou=dict(sigma=config.sigma, theta=config.theta, dt=config.dt))
 
+
 def sb3_settings(algo: str) -> dict:
     """The settings SB3's `algo` (as --run-sb3 takes it: sac, td3-ours, ...) runs with: the zoo's, or for
     `<algo>-ours` those of the agent of ours it is paired with in PAIRS (td3-ours and ddpg-ours take our DDPG's)."""
@@ -340,24 +341,20 @@ def take_run(job: Job, source: Path, cap_minutes: float) -> None:
     (<algo>_seed<N>/<algo>_<env>.csv) or is an earlier time_to_solve_runs folder of this script (<algo>_seed<N>.csv:
     ours run once with the defaults serves both the same-settings and the own-settings comparison)."""
     folder = source / job.name
-    if folder.is_dir():
-        scores, writer = folder / f"{job.algo}_{ENV_ID}.csv", "benchmarks/seeds.py"
-        records = {suffix: folder / f"{job.algo}_{ENV_ID}{suffix}.csv" for suffix in ("_q_bias", "_alpha")}
-    else:
-        scores, writer = source / f"{job.name}.csv", "benchmarks/time_to_solve.py"
-        records = {suffix: source / f"{job.name}{suffix}.csv" for suffix in ("_q_bias", "_alpha")}
-        earlier = source / f"{job.name}.log"
-        if earlier.is_file() and earlier.read_text().startswith(TAKEN):  # itself taken: name where from
-            writer += f" ({earlier.read_text().strip()})"
+    nested, flat = folder / f"{job.algo}_{ENV_ID}.csv", source / f"{job.name}.csv"
+    scores, writer = (nested, "benchmarks/seeds.py") if folder.is_dir() else (flat, "benchmarks/time_to_solve.py")
+    earlier = source / f"{job.name}.log"
+    if scores is flat and earlier.is_file() and (text := earlier.read_text()).startswith(TAKEN):
+        writer += f" ({text.strip()})"  # itself taken: name where from
     if not scores.is_file():
-        raise SystemExit(f"time_to_solve.py: error: --ours-from: no scores CSV for {job.name}: neither "
-                         f"{folder / f'{job.algo}_{ENV_ID}.csv'} nor {source / f'{job.name}.csv'}")
+        raise SystemExit(f"time_to_solve.py: error: --ours-from: no scores CSV for {job.name}: neither {nested} nor "
+                         f"{flat}")
     lines = scores.read_text().strip().splitlines()
     minutes = lines[0].split(",").index("minutes")
     kept = [line for line in lines[1:] if float(line.split(",")[minutes]) <= cap_minutes]
     job.csv_file.write_text("\n".join([lines[0], *kept]) + "\n")
-    for suffix, record in records.items():
-        if record.is_file():
+    for suffix in ("_q_bias", "_alpha"):  # the records beside the scores CSV, named after it in both layouts
+        if (record := scores.with_name(f"{scores.stem}{suffix}.csv")).is_file():
             shutil.copyfile(record, job.csv_file.with_name(f"{job.name}{suffix}.csv"))
     (job.runs_dir / f"{job.name}.log").write_text(
         f"{TAKEN}: {len(kept)} of the {len(lines) - 1} episodes of {scores} (those within the "

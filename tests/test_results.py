@@ -11,6 +11,7 @@ dozen tables holds almost any one-decimal number somewhere.
 Smaller integers (seeds, sizes, dates) and rounded figures in words (179k) are not checked, nor versions
 (0.26.2).
 """
+import functools
 import re
 from pathlib import Path
 
@@ -113,12 +114,17 @@ def test_every_table_row_is_in_a_cited_results_file(title):
     assert [row for row in tables(section) if row.strip() not in lines] == []
 
 
+@functools.cache
+def file_numbers(path: Path) -> frozenset[str]:
+    """numbers_in of one results file (read once: several paragraphs cite the same files)."""
+    text = path.read_text()
+    return frozenset(numbers_in(text.replace(",", " ") if path.suffix == ".csv" else text))  # a CSV's commas part cells
+
+
 def numbers_of(files: list[Path], csv: bool) -> set[str]:
-    """numbers_in of the .md files among `files`, and of the .csv files too where `csv`."""
-    texts = [p.read_text() for p in files if p.suffix == ".md" and p.is_file()]
-    if csv:
-        texts += [p.read_text().replace(",", " ") for p in files if p.suffix == ".csv" and p.is_file()]  # commas
-    return numbers_in(" ".join(texts))
+    """The numbers of the .md files among `files`, and of the .csv files too where `csv`."""
+    suffixes = (".md", ".csv") if csv else (".md",)
+    return set().union(*(file_numbers(p) for p in files if p.suffix in suffixes and p.is_file()))
 
 
 def unbacked_numbers(section: str) -> list[str]:
