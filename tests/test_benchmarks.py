@@ -571,3 +571,22 @@ def test_critic_probe_reads_the_saved_critic_at_the_states_it_names(algo, monkey
         for cell, a in zip(cells[3:], critic_probe.ACTIONS.values()):
             with torch.no_grad():
                 assert float(cell) == pytest.approx(critic(s, torch.tensor([[a, 0.0]])).item(), abs=0.051)
+
+
+def test_replay_speed_puts_the_same_episodes_minutes_side_by_side(tmp_path):
+    """A replay that took the first run's episodes gets the first run's minutes at its last episode and their ratio;
+    one whose episodes differ is marked, not compared; the q_bias and alpha records beside the runs are not runs."""
+    header = "episode,env_steps,score,avg100,minutes\n"
+    first, replay = tmp_path / "first", tmp_path / "replay"
+    first.mkdir(), replay.mkdir()
+    (first / "sac_seed10.csv").write_text(header + "1,90,-10.5,-10.5,0.5\n2,200,3.25,-3.625,1.25\n3,290,7.0,0.0,2.0\n")
+    (replay / "sac_seed10.csv").write_text(header + "1,90,-10.5,-10.5,1.0\n2,200,3.25,-3.625,2.0\n")
+    (first / "ddpg_seed11.csv").write_text(header + "1,90,-10.5,-10.5,0.5\n")
+    (replay / "ddpg_seed11.csv").write_text(header + "1,91,-10.5,-10.5,0.75\n")
+    (replay / "sac_seed10_alpha.csv").write_text("episode,env_steps,alpha,entropy\n1,90,1.0,0.5\n")
+    out = tmp_path / "speed.md"
+    run("replay_speed.py", "--replay", str(replay), "--against", str(first), "--out", str(out))
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "_seed" in line]
+    assert rows == ["| ddpg_seed11 | 1 | 91 | no | 0.75 | - | - |",
+                    "| sac_seed10 | 2 | 200 | yes | 2.00 | 1.25 | 1.60x |"]
+    assert f"Command: `python benchmarks/replay_speed.py --replay {replay}" in out.read_text()
