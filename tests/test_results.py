@@ -148,7 +148,8 @@ def test_the_check_catches_a_number_that_differs_from_its_file():
     title = next(t for t in sections() if t.startswith("Results on"))
     section = sections()[title]
     row = next(r for r in tables(section) if "| yes |" in r)  # a solved run's row
-    planted = section.replace(row, row.replace("| yes |", "| no |", 1)) + "\nsolved in 12.3456 minutes\n"
+    # one copy changed (the same run of ours may stand in two tables)
+    planted = section.replace(row, row.replace("| yes |", "| no |", 1), 1) + "\nsolved in 12.3456 minutes\n"
     files = [p.read_text() for p in cited_files(planted) if p.suffix == ".md" and p.is_file()]
     lines = {line.strip() for text in files for line in text.splitlines()}
     assert [r for r in tables(planted) if r.strip() not in lines] == [row.replace("| yes |", "| no |", 1)]
