@@ -564,13 +564,14 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = out / f"{name}_runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     jobs = [Job(algo, seed, runs_dir) for seed in args.seeds for algo in algos]
+    recorded, command = runs_dir / "commands.txt", f"{datetime.date.today()} {invocation('time_to_solve.py', argv)}"
     if args.report_only:
         jobs = [job for job in jobs if job.csv_file.is_file()]
         for job in jobs:
             job.episodes = read_episodes(job.csv_file)
     else:
-        with open(runs_dir / "commands.txt", "a") as f:
-            f.write(f"{datetime.date.today()} {invocation('time_to_solve.py', argv)}\n")
+        with open(recorded, "a") as f:
+            f.write(command + "\n")
         taken = [job for job in jobs if args.ours_from and job.algo in OURS]
         for job in taken:
             take_run(job, Path(args.ours_from), args.cap_minutes)
@@ -583,11 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = ["algo", "seed", "solved", "minutes", "env_steps", "episodes", "final_avg100", "steps_per_s", "cap_minutes"]
     (out / f"{name}.csv").write_text("\n".join([",".join(keys)] + [
         ",".join(f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]) for k in keys) for r in rows]) + "\n")
-    recorded = runs_dir / "commands.txt"
     commands = recorded.read_text().splitlines() if recorded.is_file() else []
-    if args.report_only:
-        commands.append(f"{datetime.date.today()} {invocation('time_to_solve.py', argv)}")
-    text = markdown(rows, skipped, args, versions(), commands)
+    text = markdown(rows, skipped, args, versions(), commands + [command] if args.report_only else commands)
     (out / f"{name}.md").write_text(text)
     plot(jobs, out / f"{name}.png", args.cap_minutes)
     print(text, end="")
