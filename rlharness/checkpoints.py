@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from rlharness.envs import runs_as
 from rlharness.errors import UsageError
 from rlharness.files import first_line, load_checkpoint, save_atomic, write_text_atomic
 
@@ -113,7 +114,7 @@ def load_agent(chkpt_dir: Path, expected: dict, build: Callable[[dict], Any]) ->
     recover_checkpoint(chkpt_dir)
     algorithm, env_id = expected["algorithm"], expected["env"]
     sizes = read_agent_json(chkpt_dir, algorithm)
-    if sizes["env"] != env_id:
+    if runs_as(sizes["env"]) != runs_as(env_id):  # LunarLanderContinuous-v2 saved on gym loads as gymnasium's -v3
         raise UsageError(f"the saved agent in {chkpt_dir} was trained on {sizes['env']}, not {env_id}")
     saved, here = (sizes["input_dims"], sizes["n_actions"]), (expected["input_dims"], expected["n_actions"])
     if saved != here:

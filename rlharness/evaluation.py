@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from rlharness.checkpoints import load_agent
-from rlharness.envs import agent_sizes, make_env
+from rlharness.envs import agent_sizes, env_note, make_env
 from rlharness.errors import UsageError
 from rlharness.files import atomic_path
 
@@ -72,7 +72,8 @@ def evaluate_saved(cfg: Any, algorithm: str, build: Callable[[Any, dict], Any],
     frames = [] if gif_file and not cfg.render else None
     scores = evaluate_agent(agent, env, cfg.evaluate, cfg.seed, frames)
     env.close()
-    lines = [f"evaluation episode {i + 1:3d} score {score:8.1f}" for i, score in enumerate(scores)]
+    lines = [note] if (note := env_note(cfg.env)) else []  # LunarLanderContinuous-v2 runs as gymnasium's -v3
+    lines += [f"evaluation episode {i + 1:3d} score {score:8.1f}" for i, score in enumerate(scores)]
     lines.append(f"mean score {np.mean(scores):.1f} +- {np.std(scores):.1f} over {len(scores)} episodes")
     if frames:
         fps = env.metadata.get("render_fps", 30)

@@ -15,7 +15,7 @@ import torch
 
 from rlharness.checkpoints import keep_previous_run, load_agent, read_training_state, save_agent
 from rlharness.diagnostics import agent_records, plot_q_bias, policy_bias_row, q_bias_row
-from rlharness.envs import make_env
+from rlharness.envs import env_note, make_env
 from rlharness.errors import TrainingDiverged, UsageError
 from rlharness.files import check_writable, load_checkpoint
 from rlharness.plots import write_csv, write_scores_csv
@@ -65,6 +65,8 @@ class TrainingRun:
         A fresh run first moves an earlier run's best/ and latest/ into previous/.
         """
         check_writable(self.chkpt_dir, self.plot_dir)
+        if note := env_note(self.config["env"]):  # the lecture's LunarLanderContinuous-v2 is gymnasium's -v3
+            self.log(note)
         total_steps = 0
         if self.resuming:
             total_steps = self._resume()
