@@ -5,7 +5,9 @@ runs it, with the settings shrunk through its SAC_NB_* environment variables: 1,
 1,000-step HalfCheetah episode), 500 of them random, batch 32, 32 hidden units.
 """
 import json
+import os
 import re
+import subprocess
 import sys
 
 import nbformat
@@ -122,3 +124,35 @@ def test_notebook_trains_the_same_run_as_main_sac(executed, sac, tmp_path, capsy
     assert exit_info.value.code == 0, capsys.readouterr().err
     rows = (tmp_path / "sac_HalfCheetah-v4.csv").read_text().splitlines()[1:]
     assert [row.split(",")[2] for row in rows] == [f"{score:.4f}" for score in scores]
+
+
+def setup_cell_source() -> str:
+    (cell,) = cells_tagged(nbformat.read(NOTEBOOK, as_version=4), "setup")
+    return cell.source
+
+
+def test_the_first_code_cell_is_the_set_up(tmp_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    first_code = next(cell for cell in nb.cells if cell.cell_type == "code")
+    assert "setup" in first_code.metadata.get("tags", []) and first_code.source.count("REPO_URL = ") == 2
+
+
+def test_set_up_clones_the_repository_where_there_is_none_and_installs_only_what_is_missing(tmp_path):
+    """This notebook uploaded alone (Colab): the set-up cell clones REPO_URL, finds every package of this venv
+    already there and installs nothing; with no address it stops with one sentence saying what to set."""
+    source = setup_cell_source() + "\nprint('SAC folder:', (REPO / 'SAC' / 'sac_torch.py').is_file())"
+    env = {k: v for k, v in os.environ.items() if k != "SAC_NB_REPO_URL"}
+    run = subprocess.run([sys.executable, "-c", source], cwd=tmp_path, capture_output=True, text=True,
+                         env={**env, "SAC_NB_REPO_URL": str(ROOT)}, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"repository: {tmp_path / 'ddpg-sac'}; installed now: nothing (all there)" in run.stdout
+    assert "SAC folder: True" in run.stdout
+    again = subprocess.run([sys.executable, "-c", source], cwd=tmp_path, capture_output=True, text=True, env=env,
+                           timeout=120)  # the clone is now below the working folder: found, not cloned again
+    assert again.returncode == 0 and f"repository: {tmp_path / 'ddpg-sac'};" in again.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = subprocess.run([sys.executable, "-c", source], cwd=empty, capture_output=True, text=True, env=env,
+                             timeout=120)
+    assert missing.returncode == 1
+    assert "RuntimeError: no clone of the repository here: set REPO_URL above" in missing.stderr
