@@ -12,7 +12,7 @@ anywhere, resume after a crash and fail politely. Imports run one way, from the 
     plots        running_mean, the scores CSV and the figure helpers
     diagnostics  the critic's estimate beside the return obtained (maximization bias) and the agent's records
     evaluation   --evaluate: deterministic episodes, a GIF of the first
-    signals      StopRequest: Ctrl-C and SIGTERM stop a run cleanly
+    signals      StopRequest: Ctrl-C, SIGTERM and SIGHUP stop a run cleanly
     run          TrainingRun: best/ and latest/ saves, --resume, the CSVs and the critic record
     gpu          training on CUDA: the replay buffer on the device, learn() captured as a CUDA graph
 

@@ -1,7 +1,8 @@
 """Everything around the lecture's training loop that is not the lecture: saves, --resume, the CSVs, records.
 
 main_*.py keeps the lecture's loop (score history, 100-episode average, save when it improves, the print);
-TrainingRun is what it calls for the rest (and signals.StopRequest turns Ctrl-C and SIGTERM into a clean stop).
+TrainingRun is what it calls for the rest (and signals.StopRequest turns Ctrl-C, SIGTERM and SIGHUP into a clean
+stop).
 """
 import copy
 import dataclasses
@@ -192,7 +193,7 @@ class TrainingRun:
     def finish(self, total_steps: int, best_score: float) -> None:
         """Save the final state to latest/, write the scores CSV, the critic record and the agent's records.
 
-        A run stopped mid-episode (Ctrl-C, SIGTERM, --max-steps) saves the state before that episode instead.
+        A run stopped mid-episode (Ctrl-C, SIGTERM, SIGHUP, --max-steps) saves the state before that episode instead.
         """
         self.best_score, steps_run = best_score, total_steps
         if total_steps != self._boundary["total_steps"]:
