@@ -17,6 +17,7 @@ from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_d
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
 from rlharness.gpu import graphed_learn
+from rlharness.memory import check_memory
 from rlharness.run import TrainingRun
 from rlharness.seeding import seed_everything, stream_seeds
 from rlharness.signals import StopRequest
@@ -75,6 +76,7 @@ def train(cfg: Config, device: torch.device) -> int:
     env = make_env(cfg.env, seeds["action_space"])
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims,
                         layer_norm=cfg.layer_norm)
+    check_memory(cfg, sizes, device)  # a buffer or networks too large for this machine: one line, before allocating
     agent = make_agent(cfg, env, device, sizes)
     learn = graphed_learn(agent, cfg.cuda_graph)  # agent.learn; on CUDA replayed as one CUDA graph (README, GPU)
     run = TrainingRun(agent, env, sizes, cfg)  # checkpoints, --resume, CSVs, critic record

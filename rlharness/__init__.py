@@ -5,6 +5,7 @@ anywhere, resume after a crash and fail politely. Imports run one way, from the 
 
     errors       UsageError and TrainingDiverged (what main_*.py turns into one line and an exit code)
     files        atomic writes, data-only checkpoint reads, writable-folder checks
+    memory       a replay buffer or networks larger than the memory there is, refused before allocating
     envs         make_env (LunarLander's particle fix, MuJoCo off-screen) and agent_sizes
     seeding      seed_everything and the state of every random generator a run draws from
     checkpoints  saved agents (one state_dict per network plus agent.json), folder swaps, the training state
