@@ -3,8 +3,8 @@
 None of it is in the lecture's algorithm boxes: it is what the lecture's scripts grow into once they must run
 anywhere, resume after a crash and fail politely. Imports run one way, from the bottom of this list up:
 
-    errors       UsageError and TrainingDiverged (what main_*.py turns into one line and an exit code)
-    files        atomic writes, data-only checkpoint reads, writable-folder checks
+    errors       UsageError, TrainingDiverged, WriteFailed (what main_*.py turns into one line and an exit code)
+    files        atomic writes (a failed one named with its cause), data-only checkpoint reads, writable folders
     memory       a replay buffer or networks larger than the memory there is, refused before allocating
     envs         make_env (LunarLander's particle fix, MuJoCo off-screen) and agent_sizes
     seeding      seed_everything and the state of every random generator a run draws from

@@ -1,8 +1,10 @@
 """Saved agents: one state_dict file per network and optimiser (as in the lecture) plus agent.json.
 
 A checkpoint folder is written whole as <name>.new/ and then swapped in, so a crash at any instant leaves one
-complete checkpoint. Everything is read with weights_only (data, never code); every problem is a UsageError.
+complete checkpoint; a write that fails leaves the last complete one and no <name>.new/ (WriteFailed). Everything
+is read with weights_only (data, never code); every problem is a UsageError.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -12,8 +14,8 @@ from typing import Any
 
 import torch
 
-from rlharness.errors import UsageError
-from rlharness.files import first_line, load_checkpoint, save_atomic, write_text_atomic
+from rlharness.errors import UsageError, WriteFailed
+from rlharness.files import cause, first_line, load_checkpoint, save_atomic, write_text_atomic
 
 
 def save_state_dicts(parts: dict, chkpt_dir: Path) -> None:
@@ -58,20 +60,33 @@ def save_agent(agent: Any, sizes: dict, chkpt_dir: Path, extra: dict[str, Any] |
 
     Everything goes into <chkpt_dir>.new/ first; then the old folder is renamed to <chkpt_dir>.old/, the new one
     into place, and the old one deleted. A crash at any instant leaves one complete checkpoint: either the old
-    or the new folder (recover_checkpoint() finishes an interrupted swap).
+    or the new folder (recover_checkpoint() finishes an interrupted swap). A write that fails removes
+    <chkpt_dir>.new/ and raises WriteFailed naming the file as it would have been in chkpt_dir; the old folder
+    stays.
     """
     chkpt_dir = Path(chkpt_dir)
     recover_checkpoint(chkpt_dir)
     new, old = chkpt_dir.with_name(chkpt_dir.name + ".new"), chkpt_dir.with_name(chkpt_dir.name + ".old")
     shutil.rmtree(new, ignore_errors=True)
-    agent.save_models(new)
-    for name, obj in (extra or {}).items():
-        save_atomic(obj, new / name)
-    write_text_atomic(json.dumps(sizes, indent=1), new / "agent.json")
-    if chkpt_dir.exists():
-        os.replace(chkpt_dir, old)
-    os.replace(new, chkpt_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        agent.save_models(new)
+        for name, obj in (extra or {}).items():
+            save_atomic(obj, new / name)
+        write_text_atomic(json.dumps(sizes, indent=1), new / "agent.json")
+        try:
+            if chkpt_dir.exists():
+                os.replace(chkpt_dir, old)
+            os.replace(new, chkpt_dir)
+        except OSError as e:
+            raise WriteFailed(chkpt_dir, cause(e)) from None
+        shutil.rmtree(old, ignore_errors=True)
+    except WriteFailed as e:
+        shutil.rmtree(new, ignore_errors=True)  # disk full: deleting the half-written folder frees its space
+        with contextlib.suppress(OSError):
+            recover_checkpoint(chkpt_dir)  # a swap cut short by the failure: the old folder back in place
+        path = chkpt_dir / e.path.relative_to(new) if e.path.is_relative_to(new) else e.path
+        kept = f" (the last complete checkpoint in {chkpt_dir} is kept)" if chkpt_dir.exists() else ""
+        raise WriteFailed(path, e.cause, kept) from None
 
 
 def recover_checkpoint(chkpt_dir: Path) -> None:

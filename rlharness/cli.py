@@ -1,7 +1,7 @@
 """The command line: argparse flags generated from a typed config dataclass, each value checked in one line.
 
 Also --resume's flags (the saved run's, with the run-length flags given now), the device, and run_main, which
-turns a UsageError into one line and exit code 2.
+turns a UsageError into one line and exit code 2 (a diverged loss or a failed write: exit code 1).
 """
 import argparse
 import dataclasses
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from rlharness.checkpoints import read_agent_json, read_training_state
-from rlharness.errors import TrainingDiverged, UsageError
+from rlharness.errors import TrainingDiverged, UsageError, WriteFailed
 
 
 def positive(x: float) -> bool:
@@ -216,13 +216,14 @@ def select_device(name: str) -> torch.device:
 
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a script's main(); a UsageError is one line on stderr and exit 2, divergence exit 1, Ctrl-C 130."""
+    """Run a script's main(); a UsageError is one line on stderr and exit 2, divergence or a failed write exit 1,
+    Ctrl-C 130."""
     try:
         code = main(argv)
     except UsageError as e:
         print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
         code = 2
-    except TrainingDiverged as e:
+    except (TrainingDiverged, WriteFailed) as e:
         print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
         code = 1
     except KeyboardInterrupt:  # a second Ctrl-C while saving: the files already written are complete

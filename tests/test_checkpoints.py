@@ -4,8 +4,10 @@ interrupted save recovered, saved sizes checked, unwritable folders, an earlier 
 The end-to-end tests run once per algorithm (the `algo` fixture in conftest.py).
 """
 import copy
+import errno
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -269,3 +271,77 @@ def test_fused_adam_after_a_round_trip_equals_plain_adam_step_for_step(algo, tmp
             if isinstance(part, torch.nn.Module):
                 for p, q in zip(part.parameters(), plain.parts()[name].parameters()):
                     assert torch.allclose(p, q, atol=1e-6), (step, name)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A write that fails: one line naming the file and the cause, exit 1, the last complete checkpoint kept
+# ---------------------------------------------------------------------------------------------------------
+def fail_second_write(monkeypatch, owner, method, target, error):
+    """Patch owner.method (a writer whose first argument after self is the file written, or which writes to
+    self) to raise `error` from its second call on a file for which target(file) holds."""
+    real, calls = getattr(owner, method), []
+
+    def write(self, *args, **kwargs):
+        file = pathlib.Path(self if isinstance(self, pathlib.Path) else args[0])
+        if target(file):
+            calls.append(file)
+            if len(calls) >= 2:
+                raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, method, write)
+
+
+def no_leftovers(*folders):
+    return [p for folder in folders for p in folder.rglob("*") if p.name.endswith((".new", ".old")) or ".tmp" in p.name]
+
+
+FAILURES = {  # what fails, the error, and how the message names the file
+    "checkpoint": (errno.ENOSPC, "latest/actor.pt"),
+}
+
+
+@pytest.mark.parametrize("what", list(FAILURES))
+def test_a_failed_write_is_one_line_naming_the_file_and_the_cause(algo, tmp_path, capsys, monkeypatch, what):
+    """The second save of latest/ (episode 2, --save-every 1) fails writing a checkpoint file: exit 1, one line,
+    the checkpoint of episode 1 stays and resumes, no temporary file or folder is left."""
+    cause, path_end = FAILURES[what]
+    fail_second_write(monkeypatch, pathlib.Path, "write_bytes", lambda f: f.parent.name == "latest.new" and
+                      ".actor." in f.name, OSError(cause, os.strerror(cause)))
+    argv = ["--env", "Pendulum-v1", *algo.small, "--save-every", "1", *dirs(tmp_path)]
+    code, out, err = run_in_process(algo, [*argv, "--episodes", "4"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert path_end in err and f": {os.strerror(cause)}" in err and "Traceback" not in err
+    if what == "checkpoint":
+        assert f"cannot write {tmp_path / 'run' / 'tmp' / 'latest' / 'actor.pt'}: No space left on device (the " \
+               f"last complete checkpoint in {tmp_path / 'run' / 'tmp' / 'latest'} is kept)" in err
+    assert out.count("average score") == 1  # stopped in episode 2
+    assert no_leftovers(tmp_path / "run") == []
+    monkeypatch.undo()
+    code, out, err = run_in_process(algo, [*argv, "--episodes", "3", "--resume"], capsys)
+    assert code == 0 and "resuming after episode 1 " in out
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 300 kB file system (tmpfs, needs root), unmounted afterwards; the test skips where mount is refused."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(algo, tmp_path, tiny_disk, capsys):
+    argv = ["--env", "Pendulum-v1", *algo.small, "--save-every", "1", "--chkpt-dir", str(tiny_disk / "tmp"),
+            "--plot-dir", str(tmp_path / "plots")]
+    code, out, err = run_in_process(algo, [*argv, "--episodes", "5"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"error: cannot write {tiny_disk / 'tmp'}/" in err and ": No space left on device" in err
+    assert "Traceback" not in err and "RuntimeError" not in err
+    assert no_leftovers(tiny_disk) == []
+    # what is left loads: best/ evaluates
+    code, out, err = run_in_process(algo, ["--evaluate", "1", *argv[:2], *argv[-4:]], capsys)
+    assert code == 0 and "mean score" in out, err
