@@ -16,6 +16,7 @@ import torch
 
 from rlharness.checkpoints import read_agent_json, read_training_state
 from rlharness.errors import TrainingDiverged, UsageError, WriteFailed
+from rlharness.locks import refuse_if_running
 
 
 def positive(x: float) -> bool:
@@ -181,9 +182,12 @@ def read_config(config_cls: type, argv: list[str] | None, description: str, algo
     """The run's config from the command line; with --resume, the saved run's flags with the RUN_FLAGS given now.
 
     On --resume, a run of another algorithm (agent.json, or flags this config lacks) or a changed algorithm flag
-    is a UsageError.
+    is a UsageError. A training run on a folder that another training run holds is refused first, before latest/
+    (which that run may be rewriting) is read.
     """
     cfg = parse_config(config_cls, argv, description)
+    if not getattr(cfg, "evaluate", 0):
+        refuse_if_running(Path(cfg.chkpt_dir))
     if not getattr(cfg, "resume", False):
         return cfg
     latest = Path(cfg.chkpt_dir) / "latest"

@@ -2,7 +2,7 @@
 
 main_*.py keeps the lecture's loop (score history, 100-episode average, save when it improves, the print);
 TrainingRun is what it calls for the rest (and signals.StopRequest turns Ctrl-C, SIGTERM and SIGHUP into a clean
-stop).
+stop). A run holds its checkpoint folder's lock from begin() to the end of finish(): one run per folder.
 """
 import copy
 import dataclasses
@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 
-from rlharness.checkpoints import keep_previous_run, load_agent, read_training_state, save_agent
+from rlharness.checkpoints import keep_previous_run, load_agent, read_training_state, recover_checkpoint, save_agent
 from rlharness.diagnostics import agent_records, plot_q_bias, policy_bias_row, q_bias_row
 from rlharness.envs import make_env
 from rlharness.errors import TrainingDiverged, UsageError
 from rlharness.files import check_writable, load_checkpoint
+from rlharness.locks import hold_run_lock, release_run_lock
 from rlharness.plots import write_csv, write_scores_csv
 from rlharness.seeding import rng_states, set_rng_states, stream_seeds
 
@@ -61,11 +62,18 @@ class TrainingRun:
         return self.figure_file.with_name(self.figure_file.stem + suffix)
 
     def begin(self) -> tuple[list[float], float, int]:
-        """Check the results folders, then start afresh or --resume; returns (score_history, best_score, steps).
+        """Take the checkpoint folder's lock, check the results folders, then start afresh or --resume; returns
+        (score_history, best_score, steps).
 
-        A fresh run first moves an earlier run's best/ and latest/ into previous/.
+        A folder another training run holds is refused before anything in it is moved or written. Then what a
+        crash left (a save cut short) is finished or cleared, and said so; a fresh run moves an earlier run's
+        best/ and latest/ into previous/.
         """
+        hold_run_lock(self.chkpt_dir)
         check_writable(self.chkpt_dir, self.plot_dir)
+        for name in ("best", "latest"):
+            if done := recover_checkpoint(self.chkpt_dir / name):
+                self.log(done)
         total_steps = 0
         if self.resuming:
             total_steps = self._resume()
@@ -191,7 +199,8 @@ class TrainingRun:
         return state["total_steps"]
 
     def finish(self, total_steps: int, best_score: float) -> None:
-        """Save the final state to latest/, write the scores CSV, the critic record and the agent's records.
+        """Save the final state to latest/, write the scores CSV, the critic record and the agent's records, and
+        release the folder's lock.
 
         A run stopped mid-episode (Ctrl-C, SIGTERM, SIGHUP, --max-steps) saves the state before that episode instead.
         """
@@ -219,3 +228,4 @@ class TrainingRun:
                  f"and {self.chkpt_dir / 'latest'}")
         minutes = (time.perf_counter() - self.start) / 60
         self.log(f"{len(self.scores)} episodes, {steps_run} env steps, {minutes:.1f} min")
+        release_run_lock(self.chkpt_dir)  # another run may use the folder now (one that fails: when it exits)
