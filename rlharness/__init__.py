@@ -15,7 +15,7 @@ anywhere, resume after a crash and fail politely. Imports run one way, from the 
     diagnostics  the critic's estimate beside the return obtained (maximization bias) and the agent's records
     evaluation   --evaluate: deterministic episodes, a GIF of the first
     signals      StopRequest: Ctrl-C, SIGTERM and SIGHUP stop a run cleanly
-    run          TrainingRun: the folder's lock, best/ and latest/ saves, --resume, the CSVs and the critic record
+    run          TrainingRun: the folder's lock, best/ and latest/ saves, --resume, the CSVs, curve, critic record
     gpu          training on CUDA: the replay buffer on the device, learn() captured as a CUDA graph
 
 It never asks what kind of agent it holds. An agent answers through these methods and attributes:

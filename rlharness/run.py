@@ -29,15 +29,18 @@ class TrainingRun:
 
     best/ holds the agent with the best 100-episode mean (what --evaluate loads); latest/ is saved every
     --save-every episodes and at the end with the training state (counters, score history, RNG states, the
-    config, and with --save-buffer the replay buffer), so --resume continues the run. On the first episode and
-    every Q_BIAS_EVERY episodes the critic's estimate is recorded beside the obtained return, with the agent's
-    own records (agent.diagnostics); finish() writes them as CSVs and the critic record as a figure.
+    config, and with --save-buffer the replay buffer), so --resume continues the run; the scores CSV and the
+    score curve (drawn by main_*.py's `plot_curve(episodes, scores, figure_file)`) are rewritten with it. On the
+    first episode and every Q_BIAS_EVERY episodes the critic's estimate is recorded beside the obtained return,
+    with the agent's own records (agent.diagnostics); finish() writes them as CSVs and the critic record as a
+    figure.
     """
     Q_BIAS_EVERY = 5
     POLICY_EVERY = 10  # a noise-free episode for the critic record (on an env of its own) every this many episodes
 
-    def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, log: Callable[[str], None] = print) -> None:
-        self.agent, self.env, self.sizes, self.log = agent, env, sizes, log
+    def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, log: Callable[[str], None] = print,
+                 plot_curve: Callable[[list[int], list[float], Path], Any] | None = None) -> None:
+        self.agent, self.env, self.sizes, self.log, self.plot_curve = agent, env, sizes, log, plot_curve
         self.config = dataclasses.asdict(cfg)
         self.resuming, self.save_every = cfg.resume, cfg.save_every
         self.save_buffer, self.gamma = cfg.save_buffer, cfg.gamma
@@ -171,6 +174,17 @@ class TrainingRun:
         if self.save_buffer:
             extra["buffer.pt"] = self.agent.memory.state_dict()
         save_agent(self.agent, self.sizes, self.chkpt_dir / "latest", extra)
+        self.write_curve()
+
+    def write_curve(self) -> Path | None:
+        """Rewrite the scores CSV and the score curve (each atomically), so plots/ shows the run so far and a killed
+        run keeps its curve up to its last save. Returns the CSV (None before the first score)."""
+        if not self.scores:
+            return None
+        csv_file = write_scores_csv(self.scores, self.steps, self.figure_file.with_suffix(".csv"), self.minutes)
+        if self.plot_curve is not None:
+            self.plot_curve(list(range(1, len(self.scores) + 1)), self.scores, self.figure_file)
+        return csv_file
 
     def _resume(self) -> int:
         """Load latest/ (networks, optimisers, counters, scores, RNG states, the buffer if saved).
@@ -199,8 +213,8 @@ class TrainingRun:
         return state["total_steps"]
 
     def finish(self, total_steps: int, best_score: float) -> None:
-        """Save the final state to latest/, write the scores CSV, the critic record and the agent's records, and
-        release the folder's lock.
+        """Save the final state to latest/ (with the scores CSV and curve), write the critic record and the agent's
+        records, and release the folder's lock.
 
         A run stopped mid-episode (Ctrl-C, SIGTERM, SIGHUP, --max-steps) saves the state before that episode instead.
         """
@@ -211,8 +225,7 @@ class TrainingRun:
             total_steps = self._rewind()
         self.save_latest(total_steps)
         if self.scores:
-            csv_file = write_scores_csv(self.scores, self.steps, self.figure_file.with_suffix(".csv"), self.minutes)
-            self.log(f"scores: {csv_file}  curve: {self.figure_file}")
+            self.log(f"scores: {self.figure_file.with_suffix('.csv')}  curve: {self.figure_file}")
         if self._policy_env is not None:
             self._policy_env.close()
         if self.q_bias:

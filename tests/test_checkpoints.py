@@ -384,16 +384,24 @@ def no_leftovers(*folders):
 
 FAILURES = {  # what fails, the error, and how the message names the file
     "checkpoint": (errno.ENOSPC, "latest/actor.pt"),
+    "csv": (errno.EACCES, "_Pendulum-v1.csv"),
+    "plot": (errno.EIO, "_Pendulum-v1.png"),
 }
 
 
 @pytest.mark.parametrize("what", list(FAILURES))
 def test_a_failed_write_is_one_line_naming_the_file_and_the_cause(algo, tmp_path, capsys, monkeypatch, what):
-    """The second save of latest/ (episode 2, --save-every 1) fails writing a checkpoint file: exit 1, one line,
-    the checkpoint of episode 1 stays and resumes, no temporary file or folder is left."""
+    """The second save of latest/ (episode 2, --save-every 1) fails writing a checkpoint file, the CSV or the
+    curve: exit 1, one line, the checkpoint of episode 1 stays and resumes, no temporary file or folder is left."""
+    import matplotlib.figure
+
     cause, path_end = FAILURES[what]
-    fail_second_write(monkeypatch, pathlib.Path, "write_bytes", lambda f: f.parent.name == "latest.new" and
-                      ".actor." in f.name, OSError(cause, os.strerror(cause)))
+    curve = f".{algo.name}_Pendulum-v1."  # the temporary name of the curve's CSV and PNG
+    owner, method, target = {
+        "checkpoint": (pathlib.Path, "write_bytes", lambda f: f.parent.name == "latest.new" and ".actor." in f.name),
+        "csv": (pathlib.Path, "write_text", lambda f: f.name.startswith(curve)),
+        "plot": (matplotlib.figure.Figure, "savefig", lambda f: f.name.startswith(curve))}[what]
+    fail_second_write(monkeypatch, owner, method, target, OSError(cause, os.strerror(cause)))
     argv = ["--env", "Pendulum-v1", *algo.small, "--save-every", "1", *dirs(tmp_path)]
     code, out, err = run_in_process(algo, [*argv, "--episodes", "4"], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1, err
@@ -405,7 +413,7 @@ def test_a_failed_write_is_one_line_naming_the_file_and_the_cause(algo, tmp_path
     assert no_leftovers(tmp_path / "run") == []
     monkeypatch.undo()
     code, out, err = run_in_process(algo, [*argv, "--episodes", "3", "--resume"], capsys)
-    assert code == 0 and "resuming after episode 1 " in out
+    assert code == 0 and ("resuming after episode 1 " if what == "checkpoint" else "resuming after episode 2 ") in out
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""rlharness.run: no lost training. --resume, latest/ every few episodes, Ctrl-C, SIGTERM and SIGHUP (a closed
-terminal), SIGKILL at any moment, and a NaN loss stopping the run before it saves.
+"""rlharness.run: no lost training. --resume, latest/ (and the curve) every few episodes, Ctrl-C, SIGTERM and
+SIGHUP (a closed terminal), SIGKILL at any moment, and a NaN loss stopping the run before it saves.
 
 Each test runs once per algorithm (the `algo` fixture in conftest.py).
 """
@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import rlharness.run
 
@@ -210,6 +211,22 @@ def test_sighup_under_nohup_is_left_ignored(algo, tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "stopped by SIGTERM" in out, err
+
+
+def test_a_killed_run_leaves_its_curve_up_to_the_last_save(algo, tmp_path):
+    """The CSV and the curve are rewritten at every save of latest/ (--save-every 2): SIGKILL after episode 4
+    leaves both, with the scores latest/ holds."""
+    proc = subprocess.Popen(script(algo, tmp_path, "--save-every", "2"), stdout=subprocess.PIPE, text=True)
+    read_until_episode(proc.stdout.readline, 4)
+    proc.kill()
+    proc.communicate(timeout=60)
+    plots = tmp_path / "run" / "plots"
+    scores = read_scores(plots / f"{algo.name}_Pendulum-v1.csv")
+    saved = torch.load(tmp_path / "run" / "tmp" / "latest" / "training_state.pt", weights_only=True)["scores"]
+    assert len(scores) >= 4 and len(scores) % 2 == 0 and np.allclose(scores, saved[:len(scores)], atol=1e-4)
+    with Image.open(plots / f"{algo.name}_Pendulum-v1.png") as png:
+        png.verify()  # a whole PNG, never a half-written one
+    assert not [p for p in plots.iterdir() if ".tmp" in p.name]
 
 
 def start(algo, tmp_path, *flags):
