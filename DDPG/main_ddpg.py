@@ -8,6 +8,7 @@ The loop below is the outer loop of the lecture's algorithm box: for each episod
 act with a = mu(s) + N, store the transition, and call agent.learn() once per environment step.
 """
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from rlharness.cli import BOTH, RunConfig, flag, read_config, run_main, select_d
 from rlharness.envs import agent_sizes, make_env
 from rlharness.evaluation import evaluate_saved
 from rlharness.gpu import graphed_learn
+from rlharness.memory import check_memory
 from rlharness.run import TrainingRun
 from rlharness.seeding import seed_everything, stream_seeds
 from rlharness.signals import StopRequest
@@ -75,9 +77,11 @@ def train(cfg: Config, device: torch.device) -> int:
     env = make_env(cfg.env, seeds["action_space"])
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims,
                         layer_norm=cfg.layer_norm)
+    check_memory(cfg, sizes, device)  # a buffer or networks too large for this machine: one line, before allocating
     agent = make_agent(cfg, env, device, sizes)
     learn = graphed_learn(agent, cfg.cuda_graph)  # agent.learn; on CUDA replayed as one CUDA graph (README, GPU)
-    run = TrainingRun(agent, env, sizes, cfg)  # checkpoints, --resume, CSVs, critic record
+    curve = partial(plot_learning_curve, algo="DDPG", env_id=cfg.env)  # redrawn at every save of latest/
+    run = TrainingRun(agent, env, sizes, cfg, plot_curve=curve)  # checkpoints, --resume, CSVs, critic record
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off
 
     seed = None if score_history else seeds["env"]  # the env is seeded at the run's first episode only
@@ -116,10 +120,7 @@ def train(cfg: Config, device: torch.device) -> int:
         env.close()
         if stop:
             print(f"stopped by {stop.signal_name} after {total_steps} env steps: saving")
-        run.finish(total_steps, best_score)  # latest/, the CSVs; a signal now waits until the files are written
-        if score_history:
-            plot_learning_curve(list(range(1, len(score_history) + 1)), score_history, run.figure_file, "DDPG",
-                                cfg.env)
+        run.finish(total_steps, best_score)  # latest/, the CSVs, the curve; a signal now waits until they are written
     return 0
 
 

@@ -3,8 +3,10 @@
 None of it is in the lecture's algorithm boxes: it is what the lecture's scripts grow into once they must run
 anywhere, resume after a crash and fail politely. Imports run one way, from the bottom of this list up:
 
-    errors       UsageError and TrainingDiverged (what main_*.py turns into one line and an exit code)
-    files        atomic writes, data-only checkpoint reads, writable-folder checks
+    errors       UsageError, TrainingDiverged, WriteFailed (what main_*.py turns into one line and an exit code)
+    files        atomic writes (a failed one named with its cause), data-only checkpoint reads, writable folders
+    locks        one training run per checkpoint folder; checkpoint swaps that a reader never sees half done
+    memory       a replay buffer or networks larger than the memory there is, refused before allocating
     envs         make_env (LunarLander's particle fix, MuJoCo off-screen) and agent_sizes
     seeding      seed_everything and the state of every random generator a run draws from
     checkpoints  saved agents (one state_dict per network plus agent.json), folder swaps, the training state
@@ -12,8 +14,8 @@ anywhere, resume after a crash and fail politely. Imports run one way, from the 
     plots        running_mean, the scores CSV and the figure helpers
     diagnostics  the critic's estimate beside the return obtained (maximization bias) and the agent's records
     evaluation   --evaluate: deterministic episodes, a GIF of the first
-    signals      StopRequest: Ctrl-C and SIGTERM stop a run cleanly
-    run          TrainingRun: best/ and latest/ saves, --resume, the CSVs and the critic record
+    signals      StopRequest: Ctrl-C, SIGTERM and SIGHUP stop a run cleanly
+    run          TrainingRun: the folder's lock, best/ and latest/ saves, --resume, the CSVs, curve, critic record
     gpu          training on CUDA: the replay buffer on the device, learn() captured as a CUDA graph
 
 It never asks what kind of agent it holds. An agent answers through these methods and attributes:

@@ -1,7 +1,7 @@
 """The command line: argparse flags generated from a typed config dataclass, each value checked in one line.
 
 Also --resume's flags (the saved run's, with the run-length flags given now), the device, and run_main, which
-turns a UsageError into one line and exit code 2.
+turns a UsageError into one line and exit code 2 (a diverged loss or a failed write: exit code 1).
 """
 import argparse
 import dataclasses
@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from rlharness.checkpoints import read_agent_json, read_training_state
-from rlharness.errors import TrainingDiverged, UsageError
+from rlharness.errors import TrainingDiverged, UsageError, WriteFailed
+from rlharness.locks import refuse_if_running
 
 
 def positive(x: float) -> bool:
@@ -181,9 +182,12 @@ def read_config(config_cls: type, argv: list[str] | None, description: str, algo
     """The run's config from the command line; with --resume, the saved run's flags with the RUN_FLAGS given now.
 
     On --resume, a run of another algorithm (agent.json, or flags this config lacks) or a changed algorithm flag
-    is a UsageError.
+    is a UsageError. A training run on a folder that another training run holds is refused first, before latest/
+    (which that run may be rewriting) is read.
     """
     cfg = parse_config(config_cls, argv, description)
+    if not getattr(cfg, "evaluate", 0):
+        refuse_if_running(Path(cfg.chkpt_dir))
     if not getattr(cfg, "resume", False):
         return cfg
     latest = Path(cfg.chkpt_dir) / "latest"
@@ -223,13 +227,14 @@ def select_device(name: str) -> torch.device:
 
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a script's main(); a UsageError is one line on stderr and exit 2, divergence exit 1, Ctrl-C 130."""
+    """Run a script's main(); a UsageError is one line on stderr and exit 2, divergence or a failed write exit 1,
+    Ctrl-C 130."""
     try:
         code = main(argv)
     except UsageError as e:
         print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
         code = 2
-    except TrainingDiverged as e:
+    except (TrainingDiverged, WriteFailed) as e:
         print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
         code = 1
     except KeyboardInterrupt:  # a second Ctrl-C while saving: the files already written are complete

@@ -1,7 +1,8 @@
 """Everything around the lecture's training loop that is not the lecture: saves, --resume, the CSVs, records.
 
 main_*.py keeps the lecture's loop (score history, 100-episode average, save when it improves, the print);
-TrainingRun is what it calls for the rest (and signals.StopRequest turns Ctrl-C and SIGTERM into a clean stop).
+TrainingRun is what it calls for the rest (and signals.StopRequest turns Ctrl-C, SIGTERM and SIGHUP into a clean
+stop). A run holds its checkpoint folder's lock from begin() to the end of finish(): one run per folder.
 """
 import copy
 import dataclasses
@@ -13,11 +14,12 @@ from typing import Any
 
 import torch
 
-from rlharness.checkpoints import keep_previous_run, load_agent, read_training_state, save_agent
+from rlharness.checkpoints import keep_previous_run, load_agent, read_training_state, recover_checkpoint, save_agent
 from rlharness.diagnostics import agent_records, plot_q_bias, policy_bias_row, q_bias_row
 from rlharness.envs import env_note, make_env
 from rlharness.errors import TrainingDiverged, UsageError
 from rlharness.files import check_writable, load_checkpoint
+from rlharness.locks import hold_run_lock, release_run_lock
 from rlharness.plots import write_csv, write_scores_csv
 from rlharness.seeding import rng_states, set_rng_states, stream_seeds
 
@@ -27,15 +29,18 @@ class TrainingRun:
 
     best/ holds the agent with the best 100-episode mean (what --evaluate loads); latest/ is saved every
     --save-every episodes and at the end with the training state (counters, score history, RNG states, the
-    config, and with --save-buffer the replay buffer), so --resume continues the run. On the first episode and
-    every Q_BIAS_EVERY episodes the critic's estimate is recorded beside the obtained return, with the agent's
-    own records (agent.diagnostics); finish() writes them as CSVs and the critic record as a figure.
+    config, and with --save-buffer the replay buffer), so --resume continues the run; the scores CSV and the
+    score curve (drawn by main_*.py's `plot_curve(episodes, scores, figure_file)`) are rewritten with it. On the
+    first episode and every Q_BIAS_EVERY episodes the critic's estimate is recorded beside the obtained return,
+    with the agent's own records (agent.diagnostics); finish() writes them as CSVs and the critic record as a
+    figure.
     """
     Q_BIAS_EVERY = 5
     POLICY_EVERY = 10  # a noise-free episode for the critic record (on an env of its own) every this many episodes
 
-    def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, log: Callable[[str], None] = print) -> None:
-        self.agent, self.env, self.sizes, self.log = agent, env, sizes, log
+    def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, log: Callable[[str], None] = print,
+                 plot_curve: Callable[[list[int], list[float], Path], Any] | None = None) -> None:
+        self.agent, self.env, self.sizes, self.log, self.plot_curve = agent, env, sizes, log, plot_curve
         self.config = dataclasses.asdict(cfg)
         self.resuming, self.save_every = cfg.resume, cfg.save_every
         self.save_buffer, self.gamma = cfg.save_buffer, cfg.gamma
@@ -60,13 +65,20 @@ class TrainingRun:
         return self.figure_file.with_name(self.figure_file.stem + suffix)
 
     def begin(self) -> tuple[list[float], float, int]:
-        """Check the results folders, then start afresh or --resume; returns (score_history, best_score, steps).
+        """Take the checkpoint folder's lock, check the results folders, then start afresh or --resume; returns
+        (score_history, best_score, steps).
 
-        A fresh run first moves an earlier run's best/ and latest/ into previous/.
+        A folder another training run holds is refused before anything in it is moved or written. Then what a
+        crash left (a save cut short) is finished or cleared, and said so; a fresh run moves an earlier run's
+        best/ and latest/ into previous/.
         """
+        hold_run_lock(self.chkpt_dir)
         check_writable(self.chkpt_dir, self.plot_dir)
         if note := env_note(self.config["env"]):  # the lecture's LunarLanderContinuous-v2 is gymnasium's -v3
             self.log(note)
+        for name in ("best", "latest"):
+            if done := recover_checkpoint(self.chkpt_dir / name):
+                self.log(done)
         total_steps = 0
         if self.resuming:
             total_steps = self._resume()
@@ -164,6 +176,17 @@ class TrainingRun:
         if self.save_buffer:
             extra["buffer.pt"] = self.agent.memory.state_dict()
         save_agent(self.agent, self.sizes, self.chkpt_dir / "latest", extra)
+        self.write_curve()
+
+    def write_curve(self) -> Path | None:
+        """Rewrite the scores CSV and the score curve (each atomically), so plots/ shows the run so far and a killed
+        run keeps its curve up to its last save. Returns the CSV (None before the first score)."""
+        if not self.scores:
+            return None
+        csv_file = write_scores_csv(self.scores, self.steps, self.figure_file.with_suffix(".csv"), self.minutes)
+        if self.plot_curve is not None:
+            self.plot_curve(list(range(1, len(self.scores) + 1)), self.scores, self.figure_file)
+        return csv_file
 
     def _resume(self) -> int:
         """Load latest/ (networks, optimisers, counters, scores, RNG states, the buffer if saved).
@@ -192,9 +215,10 @@ class TrainingRun:
         return state["total_steps"]
 
     def finish(self, total_steps: int, best_score: float) -> None:
-        """Save the final state to latest/, write the scores CSV, the critic record and the agent's records.
+        """Save the final state to latest/ (with the scores CSV and curve), write the critic record and the agent's
+        records, and release the folder's lock.
 
-        A run stopped mid-episode (Ctrl-C, SIGTERM, --max-steps) saves the state before that episode instead.
+        A run stopped mid-episode (Ctrl-C, SIGTERM, SIGHUP, --max-steps) saves the state before that episode instead.
         """
         self.best_score, steps_run = best_score, total_steps
         if total_steps != self._boundary["total_steps"]:
@@ -203,8 +227,7 @@ class TrainingRun:
             total_steps = self._rewind()
         self.save_latest(total_steps)
         if self.scores:
-            csv_file = write_scores_csv(self.scores, self.steps, self.figure_file.with_suffix(".csv"), self.minutes)
-            self.log(f"scores: {csv_file}  curve: {self.figure_file}")
+            self.log(f"scores: {self.figure_file.with_suffix('.csv')}  curve: {self.figure_file}")
         if self._policy_env is not None:
             self._policy_env.close()
         if self.q_bias:
@@ -220,3 +243,4 @@ class TrainingRun:
                  f"and {self.chkpt_dir / 'latest'}")
         minutes = (time.perf_counter() - self.start) / 60
         self.log(f"{len(self.scores)} episodes, {steps_run} env steps, {minutes:.1f} min")
+        release_run_lock(self.chkpt_dir)  # another run may use the folder now (one that fails: when it exits)

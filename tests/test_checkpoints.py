@@ -4,17 +4,22 @@ interrupted save recovered, saved sizes checked, unwritable folders, an earlier 
 The end-to-end tests run once per algorithm (the `algo` fixture in conftest.py).
 """
 import copy
+import errno
 import json
 import os
+import pathlib
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from rlharness import checkpoints, files
+from rlharness import checkpoints, files, locks
 from rlharness.errors import UsageError
 
 from conftest import DATA, ROOT, dirs, run_in_process
@@ -269,3 +274,169 @@ def test_fused_adam_after_a_round_trip_equals_plain_adam_step_for_step(algo, tmp
             if isinstance(part, torch.nn.Module):
                 for p, q in zip(part.parameters(), plain.parts()[name].parameters()):
                     assert torch.allclose(p, q, atol=1e-6), (step, name)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One training run per folder; --evaluate may read beside it and never meets a swap half done
+# ---------------------------------------------------------------------------------------------------------
+def folder_files(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_second_training_run_on_the_folder_is_refused_and_evaluate_may_read(algo, tmp_path, capsys):
+    """A real training process holds tmp/: a second training run, fresh or --resume, is refused in one line
+    naming the folder and the process, with nothing in the folder moved or written; --evaluate reads best/
+    meanwhile; once the process is killed, the folder is free (the OS dropped the lock)."""
+    argv = ["--env", "Pendulum-v1", *algo.small, "--learning-starts", "100", *dirs(tmp_path)]
+    proc = subprocess.Popen([sys.executable, "-u", str(ROOT / algo.folder / f"{algo.script}.py"), *argv,
+                             "--episodes", "1000", "--save-every", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("episode    1 "):
+                break
+        os.kill(proc.pid, signal.SIGSTOP)  # frozen between two saves: its files stay as they are
+        chkpt = tmp_path / "run" / "tmp"
+        before = folder_files(tmp_path / "run")
+        for mode in ([], ["--resume"]):
+            code, out, err = run_in_process(algo, [*argv, "--episodes", "3", *mode], capsys)
+            assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+            assert f"{chkpt} is in use by another training run (pid {proc.pid})" in err
+        with pytest.raises(UsageError, match=f"pid {proc.pid}"):  # the lock itself, as begin() takes it
+            locks.hold_run_lock(chkpt)
+        assert folder_files(tmp_path / "run") == before
+        os.kill(proc.pid, signal.SIGCONT)
+        code, out, err = run_in_process(algo, ["--evaluate", "1", "--env", "Pendulum-v1", *dirs(tmp_path)], capsys)
+        assert code == 0 and "mean score" in out, err
+    finally:
+        proc.kill()
+        proc.wait()
+    code, out, err = run_in_process(algo, ["--resume", "--episodes", "2", "--chkpt-dir", str(chkpt)], capsys)
+    assert code == 0 and "resuming after episode" in out, err
+
+
+class SlowSwap:
+    """os.replace that pauses after renaming best/ to best.old/, the moment a reader would find no best/."""
+
+    def __init__(self, real, started):
+        self.real, self.started = real, started
+
+    def __call__(self, src, dst):
+        self.real(src, dst)
+        if os.path.basename(src) == "best" and str(dst).endswith("best.old"):
+            self.started.set()
+            time.sleep(0.3)
+
+
+def test_a_reader_waits_for_a_swap_in_progress(tmp_path, monkeypatch):
+    sizes = dict(algorithm="parts", env="Pendulum-v1", input_dims=3, n_actions=1)
+    folder = tmp_path / "best"
+    checkpoints.save_agent(Parts(0), sizes, folder)
+    started = threading.Event()
+    monkeypatch.setattr(checkpoints.os, "replace", SlowSwap(os.replace, started))
+    writer = threading.Thread(target=checkpoints.save_agent, args=(Parts(1), sizes, folder))
+    writer.start()
+    assert started.wait(10)
+    assert not folder.exists()  # between the two renames
+    loaded = checkpoints.load_agent(folder, sizes, lambda saved: Parts(7))
+    writer.join()
+    assert torch.equal(loaded.net.weight, Parts(1).net.weight)  # it waited, then read the new checkpoint
+
+
+def test_a_crash_between_the_renames_still_reads_and_the_next_run_says_what_it_mended(algo, tmp_path, capsys):
+    argv = ["--env", "Pendulum-v1", *algo.small, *dirs(tmp_path)]
+    assert run_in_process(algo, [*argv, "--episodes", "1"], capsys)[0] == 0
+    chkpt = tmp_path / "run" / "tmp"
+    (chkpt / "best").rename(chkpt / "best.old")  # killed between best/ -> best.old/ and best.new/ -> best/
+    shutil.copytree(chkpt / "latest", chkpt / "latest.new")  # killed while writing latest.new/
+    before = folder_files(chkpt)
+    code, out, err = run_in_process(algo, ["--evaluate", "1", "--env", "Pendulum-v1", *dirs(tmp_path)], capsys)
+    assert code == 0 and "mean score" in out, err
+    assert folder_files(chkpt) == before  # reading changes nothing
+    code, out, err = run_in_process(algo, [*argv, "--episodes", "2", "--resume"], capsys)
+    assert code == 0, err
+    assert f"put back {chkpt / 'best'} from best.old/" in out
+    assert f"removed {chkpt / 'latest.new'}, left by a save that did not finish" in out
+    assert not any(p.name.endswith((".new", ".old")) for p in chkpt.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A write that fails: one line naming the file and the cause, exit 1, the last complete checkpoint kept
+# ---------------------------------------------------------------------------------------------------------
+def fail_second_write(monkeypatch, owner, method, target, error):
+    """Patch owner.method (a writer whose first argument after self is the file written, or which writes to
+    self) to raise `error` from its second call on a file for which target(file) holds."""
+    real, calls = getattr(owner, method), []
+
+    def write(self, *args, **kwargs):
+        file = pathlib.Path(self if isinstance(self, pathlib.Path) else args[0])
+        if target(file):
+            calls.append(file)
+            if len(calls) >= 2:
+                raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, method, write)
+
+
+def no_leftovers(*folders):
+    return [p for folder in folders for p in folder.rglob("*") if p.name.endswith((".new", ".old")) or ".tmp" in p.name]
+
+
+FAILURES = {  # what fails, the error, and how the message names the file
+    "checkpoint": (errno.ENOSPC, "latest/actor.pt"),
+    "csv": (errno.EACCES, "_Pendulum-v1.csv"),
+    "plot": (errno.EIO, "_Pendulum-v1.png"),
+}
+
+
+@pytest.mark.parametrize("what", list(FAILURES))
+def test_a_failed_write_is_one_line_naming_the_file_and_the_cause(algo, tmp_path, capsys, monkeypatch, what):
+    """The second save of latest/ (episode 2, --save-every 1) fails writing a checkpoint file, the CSV or the
+    curve: exit 1, one line, the checkpoint of episode 1 stays and resumes, no temporary file or folder is left."""
+    import matplotlib.figure
+
+    cause, path_end = FAILURES[what]
+    curve = f".{algo.name}_Pendulum-v1."  # the temporary name of the curve's CSV and PNG
+    owner, method, target = {
+        "checkpoint": (pathlib.Path, "write_bytes", lambda f: f.parent.name == "latest.new" and ".actor." in f.name),
+        "csv": (pathlib.Path, "write_text", lambda f: f.name.startswith(curve)),
+        "plot": (matplotlib.figure.Figure, "savefig", lambda f: f.name.startswith(curve))}[what]
+    fail_second_write(monkeypatch, owner, method, target, OSError(cause, os.strerror(cause)))
+    argv = ["--env", "Pendulum-v1", *algo.small, "--save-every", "1", *dirs(tmp_path)]
+    code, out, err = run_in_process(algo, [*argv, "--episodes", "4"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert path_end in err and f": {os.strerror(cause)}" in err and "Traceback" not in err
+    if what == "checkpoint":
+        assert f"cannot write {tmp_path / 'run' / 'tmp' / 'latest' / 'actor.pt'}: No space left on device (the " \
+               f"last complete checkpoint in {tmp_path / 'run' / 'tmp' / 'latest'} is kept)" in err
+    assert out.count("average score") == 1  # stopped in episode 2
+    assert no_leftovers(tmp_path / "run") == []
+    monkeypatch.undo()
+    code, out, err = run_in_process(algo, [*argv, "--episodes", "3", "--resume"], capsys)
+    assert code == 0 and ("resuming after episode 1 " if what == "checkpoint" else "resuming after episode 2 ") in out
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 300 kB file system (tmpfs, needs root), unmounted afterwards; the test skips where mount is refused."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    yield disk
+    locks.release_run_lock(disk / "tmp")  # held by the run that failed: the file system is busy until then
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(algo, tmp_path, tiny_disk, capsys):
+    argv = ["--env", "Pendulum-v1", *algo.small, "--save-every", "1", "--chkpt-dir", str(tiny_disk / "tmp"),
+            "--plot-dir", str(tmp_path / "plots")]
+    code, out, err = run_in_process(algo, [*argv, "--episodes", "5"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"error: cannot write {tiny_disk / 'tmp'}/" in err and ": No space left on device" in err
+    assert "Traceback" not in err and "RuntimeError" not in err
+    assert no_leftovers(tiny_disk) == []
+    # what is left loads: best/ evaluates
+    code, out, err = run_in_process(algo, ["--evaluate", "1", *argv[:2], *argv[-4:]], capsys)
+    assert code == 0 and "mean score" in out, err

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from rlharness import cli
+from rlharness import cli, memory
 from rlharness.errors import TrainingDiverged, UsageError
 
 from conftest import ROOT, dirs, run_in_process
@@ -84,6 +84,11 @@ BAD_INPUT = [
     (["--stop-score", "nan"], "--stop-score must be a number, got nan"),
     (["--buffer-size", "32", "--batch-size", "64"], "--buffer-size 32 is smaller than --batch-size 64: learn() "
                                                      "would never find a batch to sample"),
+    # more memory than any machine has (LunarLander: 8 + 2 + 1 + 8 + 1 float32 a transition)
+    (["--buffer-size", "100000000000"], "--buffer-size 100000000000 needs 7.3 TiB of memory for the replay buffer "
+                                        "(80 bytes a transition), and "),
+    (["--fc1-dims", "1000000", "--fc2-dims", "1000000"], "--fc1-dims 1000000 and --fc2-dims 1000000 need 50.9 TiB "
+                                                         "of memory for the networks"),
     # a flag given where it has no effect
     (["--evaluate", "1", "--batch-size", "64"], "--batch-size is a training flag: it has no effect with --evaluate"),
     (["--evaluate", "1", "--episodes", "5"], "--episodes is a training flag: it has no effect with --evaluate"),
@@ -184,3 +189,32 @@ def test_resume_refuses_changed_algorithm_flags(algo, tmp_path, capsys):
         code, out, err = run_in_process(algo, ["--resume", *flags, *argv], capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
+
+
+def test_a_buffer_larger_than_the_memory_there_is_is_refused_before_it_is_allocated(algo, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """With 100 MiB available: the default buffer (1,000,000 x 80 bytes on LunarLander) fits, twice that or the
+    default with --save-buffer (saved through memory) does not, and is refused before any buffer is built."""
+    monkeypatch.setattr(memory, "available_memory", lambda device: (100 * 2**20, "MemAvailable in /proc/meminfo"))
+
+    class Built(Exception):
+        """make_agent was reached: the check let the run through."""
+
+    def make_agent(*args):
+        raise Built
+
+    monkeypatch.setattr(algo.main, "make_agent", make_agent)
+    for flags, message in ((["--buffer-size", "2000000"], "--buffer-size 2000000 needs 152.6 MiB of memory for the "
+                            "replay buffer (80 bytes a transition), and 100.0 MiB is available (MemAvailable in "
+                            "/proc/meminfo): choose a smaller value"),
+                           (["--save-buffer"], "--buffer-size 1000000 needs 152.6 MiB of memory for the replay buffer "
+                            "(80 bytes a transition, twice with --save-buffer)")):
+        code, out, err = run_in_process(algo, [*flags, *dirs(tmp_path)], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(Built):  # the default buffer fits
+        algo.main.main(dirs(tmp_path))
+
+
+def test_available_memory_reads_the_machine():
+    free, source = memory.available_memory(torch.device("cpu"))
+    assert 0 < free < 2**50 and source

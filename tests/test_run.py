@@ -1,9 +1,10 @@
-"""rlharness.run: no lost training. --resume, latest/ every few episodes, Ctrl-C and SIGTERM, SIGKILL at any
-moment, and a NaN loss stopping the run before it saves.
+"""rlharness.run: no lost training. --resume, latest/ (and the curve) every few episodes, Ctrl-C, SIGTERM and
+SIGHUP (a closed terminal), SIGKILL at any moment, and a NaN loss stopping the run before it saves.
 
 Each test runs once per algorithm (the `algo` fixture in conftest.py).
 """
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import rlharness.run
 
@@ -96,9 +98,9 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(algo, tmp_p
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Signals: Ctrl-C and SIGTERM stop cleanly; SIGKILL at any moment leaves what evaluates and resumes
+# Signals: Ctrl-C, SIGTERM and SIGHUP stop cleanly; SIGKILL at any moment leaves what evaluates and resumes
 # ---------------------------------------------------------------------------------------------------------
-SIGNALS = {"ctrl-c": (signal.SIGINT, False), "sigterm": (signal.SIGTERM, False),
+SIGNALS = {"ctrl-c": (signal.SIGINT, False), "sigterm": (signal.SIGTERM, False), "sighup": (signal.SIGHUP, False),
            "ctrl-c-background": (signal.SIGINT, True)}
 
 
@@ -157,6 +159,74 @@ def test_ctrl_c_to_a_background_process_stops_it_cleanly(algo, tmp_path):
     assert "stopped by SIGINT" in out and "Traceback" not in err
     assert (tmp_path / "run" / "tmp" / "latest" / "actor.pt").is_file()
     assert len(read_scores(tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1.csv")) >= 2
+
+
+def script(algo, tmp_path, *flags):
+    """The command line of a small Pendulum run that would go on for 1000 episodes, of random actions (fast)."""
+    return [sys.executable, "-u", str(ROOT / algo.folder / f"{algo.script}.py"), "--env", "Pendulum-v1", "--episodes",
+            "1000", *algo.small, "--learning-starts", "200000", *dirs(tmp_path), *flags]
+
+
+def read_until_episode(read_line, n):
+    """Read output lines until episode n has been printed (its saves, made before the print, are on disk)."""
+    while True:
+        line = read_line()
+        assert line, "the run ended early"
+        if line.startswith(f"episode {n:4d} "):
+            return
+
+
+def test_a_closed_terminal_stops_the_run_cleanly(algo, tmp_path):
+    """A real run on a terminal (a pseudo-terminal) that closes: the kernel sends SIGHUP, and the run's prints
+    then fail (EIO). The run finishes the step, saves latest/, writes the CSV and curve, and exits 0. With
+    --save-every 1000 nothing is saved before the stop, so what is on disk was written after the hang-up."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: becomes the run, on the terminal
+        try:
+            os.execv(sys.executable, script(algo, tmp_path, "--save-every", "1000"))
+        finally:
+            os._exit(127)
+    with os.fdopen(terminal, "r", errors="replace") as lines:
+        read_until_episode(lines.readline, 2)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    state = torch.load(tmp_path / "run" / "tmp" / "latest" / "training_state.pt", weights_only=True)
+    assert len(state["scores"]) >= 2
+    plots = tmp_path / "run" / "plots"
+    assert len(read_scores(plots / f"{algo.name}_Pendulum-v1.csv")) == len(state["scores"])
+    assert (plots / f"{algo.name}_Pendulum-v1.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sighup_under_nohup_is_left_ignored(algo, tmp_path):
+    """`nohup python main_ddpg.py &` asks the run to outlive its terminal: a SIGHUP then changes nothing."""
+    proc = subprocess.Popen(script(algo, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    read_until_episode(proc.stdout.readline, 1)
+    proc.send_signal(signal.SIGHUP)
+    read_until_episode(proc.stdout.readline, 2)  # still training
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "stopped by SIGTERM" in out, err
+
+
+def test_a_killed_run_leaves_its_curve_up_to_the_last_save(algo, tmp_path):
+    """The CSV and the curve are rewritten at every save of latest/ (--save-every 2): SIGKILL after episode 4
+    leaves both, with the scores latest/ holds."""
+    proc = subprocess.Popen(script(algo, tmp_path, "--save-every", "2"), stdout=subprocess.PIPE, text=True)
+    read_until_episode(proc.stdout.readline, 4)
+    proc.kill()
+    proc.communicate(timeout=60)
+    plots = tmp_path / "run" / "plots"
+    scores = read_scores(plots / f"{algo.name}_Pendulum-v1.csv")
+    saved = torch.load(tmp_path / "run" / "tmp" / "latest" / "training_state.pt", weights_only=True)["scores"]
+    assert len(scores) >= 4 and len(scores) % 2 == 0 and np.allclose(scores, saved[:len(scores)], atol=1e-4)
+    with Image.open(plots / f"{algo.name}_Pendulum-v1.png") as png:
+        png.verify()  # a whole PNG, never a half-written one
+    assert not [p for p in plots.iterdir() if ".tmp" in p.name]
 
 
 def start(algo, tmp_path, *flags):
