@@ -7,7 +7,7 @@ anywhere, resume after a crash and fail politely. Imports run one way, from the 
     files        atomic writes (a failed one named with its cause), data-only checkpoint reads, writable folders
     locks        one training run per checkpoint folder; checkpoint swaps that a reader never sees half done
     memory       a replay buffer or networks larger than the memory there is, refused before allocating
-    envs         make_env (LunarLander's particle fix, MuJoCo off-screen) and agent_sizes
+    envs         gymnasium or gym, make_env (the lecture's env names, gym's particle fix, MuJoCo off-screen)
     seeding      seed_everything and the state of every random generator a run draws from
     checkpoints  saved agents (one state_dict per network plus agent.json), folder swaps, the training state
     cli          flags generated from a config dataclass, --resume's flags, devices, run_main

@@ -5,6 +5,7 @@ The `algo` fixture runs a test once per algorithm, for the end-to-end tests of b
 the two folders share is the package rlharness, imported as any package is.
 """
 import importlib
+import signal
 import sys
 import types
 from pathlib import Path
@@ -17,6 +18,19 @@ from rlharness.cli import run_main
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 FLAT_MODULES = ("utils", "buffer", "networks", "noise", "ddpg_torch", "main_ddpg", "sac_torch", "main_sac")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def sighup_as_from_a_terminal():
+    """SIGHUP's default action, as a run started from a terminal has it, whatever started the tests: under nohup
+    (or a CI runner that ignores SIGHUP) the tests of a closing terminal would otherwise see it ignored, which is
+    what a run under nohup must do. The nohup test ignores it in its own process."""
+    if not hasattr(signal, "SIGHUP"):
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
 
 
 def load_folder(folder: str, names: tuple[str, ...]) -> types.SimpleNamespace:
