@@ -4,9 +4,9 @@
 #   make test     the same set-up, then runs the test suite
 #   make sac      the same set-up, trains SAC on LunarLanderContinuous-v2
 #   make lint     ruff (configured in pyproject.toml) over the whole repository, the notebook included
-#   make test-gym the lecture's gym 0.26.2 stack (requirements-gym.txt) in .venv-gym, with gymnasium beside it as
-#                 on Colab and RLHARNESS_GYM=gym choosing gym: a smoke set (both agents' equations, a few
-#                 episodes, --evaluate, --resume, the legacy checkpoints, the envs)
+#   make test-gym the lecture's gym 0.26.2 stack (requirements-gym.txt, Python 3.10 to 3.12) in .venv-gym, with
+#                 gymnasium beside it as on Colab and RLHARNESS_GYM=gym choosing gym: a smoke set (both agents'
+#                 equations, a few episodes, --evaluate, --resume, the legacy checkpoints, the envs)
 # Extra flags for the scripts go in ARGS, e.g. `make ddpg ARGS="--seed 1 --episodes 300"`.
 PYTHON ?= python3
 VENV := .venv
