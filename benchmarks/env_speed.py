@@ -3,7 +3,10 @@
     python benchmarks/env_speed.py            # 3 repeats of a 1000-step hovering episode each way
 
 A hovering controller keeps the main engine busy for the whole time limit, the case in which gym 0.26.2
-piles up exhaust particles. Writes benchmarks/results/env_speed.md.
+piles up exhaust particles. Writes benchmarks/results/env_speed.md. The fix is gym's alone (gymnasium's -v3
+makes no particles unless it renders), so this runs on the gym stack:
+
+    RLHARNESS_GYM=gym .venv-gym/bin/python benchmarks/env_speed.py
 """
 import contextlib
 import io
@@ -35,6 +38,9 @@ def episode_rate(env, seed: int) -> tuple[float, int]:
 
 
 def main() -> None:
+    if envs.LIBRARY != "gym":
+        raise SystemExit("env_speed.py measures gym 0.26.2's particle fix: run it with RLHARNESS_GYM=gym in the "
+                         "venv of requirements-gym.txt (gymnasium's -v3 makes no particles unless it renders)")
     fixed = envs.make_env("LunarLanderContinuous-v2")
     with contextlib.redirect_stderr(io.StringIO()):
         plain = envs.gym.make("LunarLanderContinuous-v2", disable_env_checker=True)

@@ -23,9 +23,9 @@ Each (algo, seed) is a job in its own process, with the same torch thread count 
 Two ratios, each its own table: "own settings" (SB3 with the zoo's settings against ours with our defaults: what a
 user gets by default) and "same settings" (SB3 with our settings against ours: what the code's speed buys).
 
-Equal env dynamics and cost: SB3 trains on our env, gym 0.26.2's LunarLanderContinuous-v2 with the exhaust
-particles freed after each step (rlharness.envs.make_env), behind a small gymnasium adapter (GymnasiumLander). The
-SB3 anchor in the issue ran on gymnasium's v3, which skips the particles when not rendering: the same cost.
+Equal env dynamics and cost: SB3 trains on our env (rlharness.envs.make_env: gymnasium's LunarLanderContinuous-v3,
+or on gym 0.26.2 its -v2 with the exhaust particles freed after each step), behind a small gymnasium adapter
+(GymnasiumLander). The results committed before the move to gymnasium ran on gym 0.26.2, as their headers say.
 
 Minutes are each run's training time (from its first env step) at the end of the episode that reached the mean
 of 200; a run that did not get there counts at the cap, marked ">". Writes time_to_solve.csv, time_to_solve.md and
@@ -165,7 +165,7 @@ def run_sb3(algo: str, seed: int, threads: int, csv_file: Path, max_steps: int |
     """Train SB3's `algo` with the zoo's settings on our env until a 100-episode mean of 200, SIGTERM or max_steps."""
     import numpy as np
     import torch
-    with contextlib.redirect_stderr(io.StringIO()):  # gym 0.26.2 prints an "unmaintained" notice on import
+    with contextlib.redirect_stderr(io.StringIO()):  # gym 0.26.2, where it runs, prints a notice on import
         import gymnasium
         from stable_baselines3 import DDPG, SAC, TD3
         from stable_baselines3.common.callbacks import BaseCallback
@@ -178,7 +178,7 @@ def run_sb3(algo: str, seed: int, threads: int, csv_file: Path, max_steps: int |
     torch.set_num_threads(threads)
 
     class GymnasiumLander(gymnasium.Env):
-        """Our env (gym 0.26.2's LunarLanderContinuous-v2, particles freed) behind gymnasium's API, for SB3."""
+        """Our env (rlharness.envs.make_env, the one our scripts train on) behind gymnasium's API, for SB3."""
 
         def __init__(self) -> None:
             self.env = make_env(ENV_ID, seed)
@@ -435,9 +435,16 @@ def rounded_bound(ratio: float, bound: str) -> float:
     return round(ratio, 1)
 
 
+def env_description() -> str:
+    """Which library ran ENV_ID, under which id: gymnasium's -v3, or gym 0.26.2's -v2 with the particle fix."""
+    from rlharness import envs
+    fix = ", exhaust particles freed" if envs.LIBRARY == "gym" else ""
+    return f"{envs.LIBRARY} {envs.gym.__version__}'s {envs.runs_as(ENV_ID)}{fix}"
+
+
 def markdown(rows: list[dict], skipped: list[str], args: argparse.Namespace, versions: str,
              commands: list[str] = ()) -> str:
-    lines = [f"Time to a 100-episode mean of {SOLVED:g} on {ENV_ID} (gym 0.26.2, exhaust particles freed: "
+    lines = [f"Time to a 100-episode mean of {SOLVED:g} on {ENV_ID} ({env_description()}: "
              "rlharness.envs.make_env, the same env for SB3 through a gymnasium adapter).",
              f"{datetime.date.today()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
              f"{args.threads} torch thread(s) a run, {args.parallel} run(s) at a time, cap {args.cap_minutes:.3g} "
