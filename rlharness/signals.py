@@ -6,7 +6,8 @@ import signal
 from typing import Any
 
 # SIGHUP: the terminal closed (a remote session ended), the commonest way a long run ends; Windows has none
-STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+SIGHUP = getattr(signal, "SIGHUP", None)
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([SIGHUP] if SIGHUP is not None else [])
 
 
 class StopRequest:
@@ -26,7 +27,7 @@ class StopRequest:
         return self.signal_name is not None
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if signum == getattr(signal, "SIGHUP", None):
+        if signum == SIGHUP:
             silence_lost_outputs()
             if self.signal_name is not None:
                 return
@@ -36,7 +37,7 @@ class StopRequest:
 
     def __enter__(self) -> "StopRequest":
         for signum in STOP_SIGNALS:
-            if signum == getattr(signal, "SIGHUP", None) and signal.getsignal(signum) == signal.SIG_IGN:
+            if signum == SIGHUP and signal.getsignal(signum) == signal.SIG_IGN:
                 continue  # nohup asked for the run to outlive its terminal
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
