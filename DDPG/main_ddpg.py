@@ -72,7 +72,8 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
 
 
 def train(cfg: Config, device: torch.device) -> int:
-    """The lecture's training loop: episodes of act, store, learn; keep the best agent by 100-game average."""
+    """The lecture's training loop: episodes of act, store, learn; keep the best agent, judged by deterministic
+    evaluation episodes (the lecture judges by the 100-game average, which includes the noise N)."""
     seeds = stream_seeds(cfg.seed)  # an independent seed for each random stream, all from --seed
     env = make_env(cfg.env, seeds["action_space"])
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims,
@@ -109,8 +110,9 @@ def train(cfg: Config, device: torch.device) -> int:
             run.check_losses(losses, total_steps)  # NaN or inf: stop before anything is saved
             score_history.append(score)
             avg_score = np.mean(score_history[-100:])
-            if avg_score > best_score:
-                best_score = avg_score
+            eval_score = run.evaluate_if_due(total_steps)  # every --eval-every steps: mean of deterministic episodes
+            if eval_score is not None and eval_score > best_score:
+                best_score = eval_score
                 run.save_best()  # agent.save_models() into tmp/ddpg/best/, what --evaluate loads
             print(f"episode {i + 1:4d} score {score:8.1f} average score {avg_score:8.1f}",
                   run.end_episode(total_steps, best_score), flush=True)  # + latest/ every --save-every

@@ -12,11 +12,13 @@ from rlharness.plots import figure, save_figure
 SOLVED_SCORE = {"LunarLanderContinuous-v2": 200.0}  # the 100-episode mean that counts as solving the env
 
 
-def plot_learning_curve(x: list[int], scores: list[float], figure_file: Path, algo: str, env_id: str) -> Path:
-    """Each episode's score and the running average of the last 100 (the lecture's "100 game average").
+def plot_learning_curve(x: list[int], scores: list[float], figure_file: Path, algo: str, env_id: str,
+                        evaluations: list[dict] | None = None) -> Path:
+    """Each episode's score and the running average of the last 100 (the lecture's "100 game average"), and the
+    mean of each deterministic evaluation (`evaluations`: rows with "episode" and "mean") at the episode it followed.
 
-    Draws the "solved" line for the envs in SOLVED_SCORE. The scores are written beside the figure as CSV by
-    the training run (rlharness.run), so curves can be compared and re-plotted.
+    Draws the "solved" line for the envs in SOLVED_SCORE. The scores and evaluations are written beside the figure
+    as CSVs by the training run (rlharness.run), so curves can be compared and re-plotted.
     """
     running_avg = np.zeros(len(scores))
     for i in range(len(running_avg)):
@@ -24,6 +26,9 @@ def plot_learning_curve(x: list[int], scores: list[float], figure_file: Path, al
     plt, fig, (ax,) = figure()
     ax.plot(x, scores, color="tab:blue", alpha=0.35, lw=0.8, label="episode score")
     ax.plot(x, running_avg, color="tab:blue", lw=2, label="mean of last 100 episodes")
+    if evaluations:
+        ax.plot([r["episode"] for r in evaluations], [r["mean"] for r in evaluations], "o-", color="tab:orange",
+                ms=3, lw=1, label=f"deterministic evaluation (mean of {evaluations[-1]['episodes']} episodes)")
     if env_id in SOLVED_SCORE:
         ax.axhline(SOLVED_SCORE[env_id], color="tab:green", ls="--", lw=1, label=f"solved ({SOLVED_SCORE[env_id]:g})")
     ax.set(xlabel="episode", ylabel="score", title=f"{algo} on {env_id}")

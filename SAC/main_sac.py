@@ -67,7 +67,8 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
 
 
 def train(cfg: Config, device: torch.device) -> int:
-    """The lecture's loop: act with pi, store in D, and every update_every steps do that many updates."""
+    """The lecture's loop: act with pi, store in D, and every update_every steps do that many updates; keep the
+    best agent, judged by deterministic evaluation episodes (the lecture judges by the 100-game average)."""
     seeds = stream_seeds(cfg.seed)  # an independent seed for each random stream, all from --seed
     env = make_env(cfg.env, seeds["action_space"])
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
@@ -103,8 +104,9 @@ def train(cfg: Config, device: torch.device) -> int:
             run.check_losses(losses, total_steps)  # NaN or inf: stop before anything is saved
             score_history.append(score)
             avg_score = np.mean(score_history[-100:])
-            if avg_score > best_score:
-                best_score = avg_score
+            eval_score = run.evaluate_if_due(total_steps)  # every --eval-every steps: mean of deterministic episodes
+            if eval_score is not None and eval_score > best_score:
+                best_score = eval_score
                 run.save_best()  # agent.save_models() into tmp/sac/best/, what --evaluate loads
             print(f"episode {i + 1:4d} score {score:8.1f} average score {avg_score:8.1f}",
                   run.end_episode(total_steps, best_score), flush=True)  # + latest/ every --save-every
@@ -115,8 +117,8 @@ def train(cfg: Config, device: torch.device) -> int:
         if stop:
             print(f"stopped by {stop.signal_name} after {total_steps} env steps: saving")
         run.finish(total_steps, best_score)  # latest/, the CSVs, the curve; a signal now waits until they are written
-        if run.records.get("alpha"):
-            plot_alpha(run.records["alpha"], run.file("_alpha.png"), f"SAC on {cfg.env}: alpha and policy entropy")
+        if alpha := run.critic_record.records.get("alpha"):  # the temperature, recorded with the critic
+            plot_alpha(alpha, run.file("_alpha.png"), f"SAC on {cfg.env}: alpha and policy entropy")
     return 0
 
 

@@ -12,9 +12,12 @@ Then the same script evaluates the run's best/ (`--evaluate E --seed N`: E deter
 
 Measured per seed, from the run's scores CSV (episode, env_steps, score, avg100, minutes): solved or not (the
 100-episode mean reaches 200, with at least 100 episodes), env steps and minutes at the first episode where it
-did, the best and the final 100-episode mean (over episodes 100 on: empty for a run of fewer episodes), and the
-evaluation's mean +- std and how many of its episodes scored below 200. Per agent: the solve rate, the median and
-worst env steps and minutes to solve over the solved seeds, and the median and lowest evaluation mean.
+did, env steps a second over the whole run (so minutes from different machines can be judged), the best and the
+final 100-episode mean (over episodes 100 on: empty for a run of fewer episodes); from its _eval.csv: the best mean
+of the deterministic evaluations during training (what picked best/), its env steps, and the share of the run's
+time they took; and the final evaluation's mean +- std and how many of its episodes scored below 200. Per agent:
+the solve rate, the median and worst env steps and minutes to solve over the solved seeds, the median and lowest
+evaluation mean, and the evaluations' share of a run's time.
 
 Writes, under --out (default benchmarks/results/): seeds.md (a table per agent and its summary), seeds.csv (a row
 per (algo, seed)), seeds_<algo>.png (each seed's 100-episode mean against env steps, and their median), and each
@@ -23,8 +26,8 @@ Checkpoints go to a scratch folder outside the repository and are deleted after 
 (algo, seed): a new run replaces that row only, so the rows of the other agent (and of other seeds) stay.
 --report-only rebuilds the rows of the run folders on disk and merges them the same way (a row whose folder is
 gone stays: delete its line from seeds.csv to drop it, as for a sweep stopped part-way); --quick (1,500 env steps,
-500 random, 32x32 networks, 2 evaluation episodes) writes seeds_quick.* and seeds_quick_runs/ so it never touches
-the real results.
+500 random, 32x32 networks, 2 evaluation episodes during training and after) writes seeds_quick.* and
+seeds_quick_runs/ so it never touches the real results.
 
 Ctrl-C or SIGTERM stops the runs cleanly (each gets one SIGTERM: it saves and writes its scores CSV), skips the
 evaluations not yet done, and writes the report of what there is; such a run is marked "stopped early" and left
@@ -50,7 +53,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from time_to_solve import ENV_ID, OURS, ROOT, SOLVED, invocation, read_episodes, solved_at
@@ -61,15 +64,17 @@ HELD_OUT = 10  # seeds below this are for tuning
 MAX_STEPS = 300_000  # the scripts' default --max-steps
 EVAL_FLAGS = ("--env", "--device")  # flags of --our-args that --evaluate takes too (all others are training flags)
 QUICK = dict(max_steps=1_500, evaluate=2, our_args="--learning-starts 500 --fc1-dims 32 --fc2-dims 32 "
-                                                   "--batch-size 32")
+                                                   "--batch-size 32 --eval-episodes 2")
 EVAL_MEAN = re.compile(r"mean score (\S+) \+- (\S+) over (\d+) episodes")
 EVAL_EPISODE = re.compile(r"evaluation episode +\d+ score +(\S+)")
-COLUMNS = ["algo", "seed", "status", "episodes", "env_steps", "minutes", "solved", "solve_episode", "solve_env_steps",
-           "solve_minutes", "best_avg100", "final_avg100", "eval_mean", "eval_std", "eval_episodes", "eval_below",
+COLUMNS = ["algo", "seed", "status", "episodes", "env_steps", "minutes", "steps_per_second", "solved", "solve_episode",
+           "solve_env_steps", "solve_minutes", "best_avg100", "final_avg100", "evaluations", "best_evaluation",
+           "best_evaluation_env_steps", "evaluation_share", "eval_mean", "eval_std", "eval_episodes", "eval_below",
            "max_steps", "our_args", "command", "machine", "torch", "date"]
-INTS = ("seed", "episodes", "env_steps", "solve_episode", "solve_env_steps", "eval_episodes", "eval_below",
-        "max_steps")
-FLOATS = ("minutes", "solve_minutes", "best_avg100", "final_avg100", "eval_mean", "eval_std")
+INTS = ("seed", "episodes", "env_steps", "solve_episode", "solve_env_steps", "evaluations", "best_evaluation_env_steps",
+        "eval_episodes", "eval_below", "max_steps")
+FLOATS = ("minutes", "steps_per_second", "solve_minutes", "best_avg100", "final_avg100", "best_evaluation",
+          "evaluation_share", "eval_mean", "eval_std")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -99,6 +104,17 @@ def machine() -> str:
         except OSError:
             pass
     return f"{os.cpu_count()} CPUs, {model or platform.machine()}"
+
+
+def stack() -> str:
+    """The env package the runs use and its version, e.g. gymnasium 1.4.0 (rlharness.envs picks it the same way)."""
+    names = ("gym",) if os.environ.get("RLHARNESS_GYM") == "gym" else ("gymnasium", "gym")
+    for name in names:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            pass
+    return "no env package"
 
 
 def eval_args(our_args: list[str]) -> list[str]:
@@ -196,11 +212,26 @@ def summarise(episodes: list[dict]) -> dict:
     hit = solved_at(episodes)
     full = [e["avg100"] for e in episodes if e["episode"] >= 100]  # true 100-episode means
     last = episodes[-1] if episodes else None
+    speed = last["env_steps"] / (60 * last["minutes"]) if last and last["minutes"] else None
     return dict(episodes=len(episodes), env_steps=int(last["env_steps"]) if last else 0,
-                minutes=last["minutes"] if last else None, solved=hit is not None,
+                minutes=last["minutes"] if last else None, steps_per_second=speed, solved=hit is not None,
                 solve_episode=int(hit["episode"]) if hit else None,
                 solve_env_steps=int(hit["env_steps"]) if hit else None, solve_minutes=hit["minutes"] if hit else None,
                 best_avg100=max(full) if full else None, final_avg100=full[-1] if full else None)
+
+
+def evaluations_during_training(eval_csv: Path, minutes: float | None) -> dict:
+    """From the run's _eval.csv (the deterministic evaluations that chose best/): how many, the best mean (what
+    best/ holds) and its env steps, and the share of the run's wall-clock time they took."""
+    if not eval_csv.is_file():
+        return dict(evaluations=None, best_evaluation=None, best_evaluation_env_steps=None, evaluation_share=None)
+    with open(eval_csv, newline="") as f:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    best = max(rows, key=lambda r: r["mean"]) if rows else None  # the first of the best, as best/ saves
+    seconds = sum(r["seconds"] for r in rows)
+    return dict(evaluations=len(rows), best_evaluation=best["mean"] if best else None,
+                best_evaluation_env_steps=int(best["env_steps"]) if best else None,
+                evaluation_share=seconds / (60 * minutes) if minutes else None)
 
 
 def evaluation(log: Path) -> dict:
@@ -222,8 +253,10 @@ def folder_row(folder: Path, algo: str, seed: int) -> dict | None:
     meta = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {}
     log = folder / "train.log"
     stopped = log.is_file() and "stopped by SIG" in log.read_text()
-    row = dict(algo=algo, seed=seed, status="stopped early" if stopped else "complete",
-               **summarise(read_episodes(scores)), **evaluation(folder / "evaluate.log"))
+    summarised = summarise(read_episodes(scores))
+    row = dict(algo=algo, seed=seed, status="stopped early" if stopped else "complete", **summarised,
+               **evaluations_during_training(folder / f"{algo}_{ENV_ID}_eval.csv", summarised["minutes"]),
+               **evaluation(folder / "evaluate.log"))
     row.update({k: meta.get(k) for k in ("max_steps", "our_args", "command", "machine", "torch", "date")})
     return row
 
@@ -301,6 +334,9 @@ def summary(algo: str, rows: list[dict]) -> list[str]:
         lines.append(f"- training speed (a reference for the machine on the dates below): {min(timed):.0f} to "
                      f"{max(timed):.0f} env steps a second a run over its whole budget, median "
                      f"{statistics.median(timed):.0f}")
+    if shares := [r["evaluation_share"] for r in complete if r.get("evaluation_share") is not None]:
+        lines.append(f"- evaluation during training (which picks best/): {100 * statistics.median(shares):.1f}% of a "
+                     f"run's time (median; at most {100 * max(shares):.1f}%)")
     if stopped := [r for r in rows if r["status"] != "complete"]:
         lines.append(f"- left out, stopped early: seeds {seed_ranges([r['seed'] for r in stopped])}")
     if tuning := [r["seed"] for r in rows if r["seed"] < HELD_OUT]:
@@ -315,18 +351,22 @@ def markdown(rows: list[dict], title: str) -> str:
     lines = [title, ""]
     for algo in dict.fromkeys(r["algo"] for r in rows):
         mine = [r for r in rows if r["algo"] == algo]
-        lines += [f"## {algo}", "", "| seed | solved | env steps to solve | minutes to solve | best 100-episode mean "
-                  "| final 100-episode mean | evaluation mean +- std | evaluation episodes below 200 |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"## {algo}", "", "| seed | solved | env steps to solve | minutes to solve | env steps/s "
+                  "| best 100-episode mean | final 100-episode mean | best evaluation during training (at env steps) "
+                  "| best/ evaluated: mean +- std | evaluation episodes below 200 |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in mine:
             solved = "yes" if r["solved"] else "no"
             if r["status"] != "complete":
                 solved += f" (stopped early, {r['env_steps']:,} env steps)"
             evaluated = "-" if r["eval_mean"] is None else f"{r['eval_mean']:.1f} +- {r['eval_std']:.1f}"
             below = "-" if r["eval_below"] is None else f"{r['eval_below']}/{r['eval_episodes']}"
+            during = "-" if r.get("best_evaluation") is None else \
+                f"{r['best_evaluation']:.1f} ({r['best_evaluation_env_steps']:,})"
             lines.append(f"| {r['seed']} | {solved} | {number(r['solve_env_steps'])} | "
-                         f"{number(r['solve_minutes'], '.1f')} | {number(r['best_avg100'], '.1f')} | "
-                         f"{number(r['final_avg100'], '.1f')} | {evaluated} | {below} |")
+                         f"{number(r['solve_minutes'], '.1f')} | {number(r.get('steps_per_second'))} | "
+                         f"{number(r['best_avg100'], '.1f')} | {number(r['final_avg100'], '.1f')} | {during} | "
+                         f"{evaluated} | {below} |")
         lines += ["", *summary(algo, mine), ""]
     return "\n".join(lines)
 
@@ -426,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         meta = dict(max_steps=args.max_steps, our_args=args.our_args, machine=machine(),
                     command=invocation("seeds.py", argv),
-                    torch=f"torch {version('torch')}", date=datetime.date.today().isoformat())
+                    torch=f"torch {version('torch')}, {stack()}", date=datetime.date.today().isoformat())
         jobs = [Job(args.algo, seed, runs_dir / f"{args.algo}_seed{seed}") for seed in dict.fromkeys(seeds)]
         run_jobs(jobs, args, meta)
         folders = [(job.folder, job.algo, job.seed) for job in jobs if job.phase == "done"]

@@ -111,6 +111,10 @@ class RunConfig:
     max_steps: int = flag(300_000, "the run's total env-step budget; training stops at whichever limit "
                           "comes first", "> 0")
     stop_score: float = flag(math.inf, "stop once the 100-episode mean reaches this (200 = solved)", "a number")
+    eval_every: int = flag(10_000, "evaluate the agent after the first episode and every this many env steps "
+                           "(at the next episode's end): best/ keeps the agent with the best evaluation mean", "> 0")
+    eval_episodes: int = flag(10, "deterministic episodes per evaluation (on an env of its own: training draws "
+                              "nothing from it)", "> 0")
     save_every: int = flag(10, "save latest/ (the state --resume needs) every N episodes: a crash loses at most N",
                            "> 0")
     save_buffer: bool = flag(False, "also save the replay buffer in latest/ (a resumed run then matches an "

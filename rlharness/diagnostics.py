@@ -2,15 +2,18 @@
 
 On the first episode and every few after it, the episode just played is read back from the replay buffer; the
 critic's estimate at its states (agent.critic_estimates) is set beside the discounted return actually obtained.
+The first episode of each evaluation during training (rlharness.evaluation) is set beside it the same way: the
+critic against the return of the noise-free policy itself.
 The agent may add records of its own (agent.diagnostics, e.g. SAC's temperature alpha and policy entropy).
 """
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rlharness.plots import figure, save_figure
+from rlharness.plots import figure, save_figure, write_csv
 
 
 def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
@@ -57,29 +60,69 @@ def q_bias_row(agent: Any, episode_len: int, gamma: float) -> dict[str, float]:
                     bool(memory.terminal_memory[index[-1]]), gamma)
 
 
-def policy_bias_row(agent: Any, env: Any, seed: int, gamma: float) -> dict[str, float]:
-    """bias_row for one noise-free episode (choose_action(s, evaluate=True)) played on `env`, an env instance of
-    its own: the critic against the return of the policy itself, without the cost of exploration noise.
-
-    Nothing of it enters the replay buffer or draws from training's generators.
-    """
-    observation, _ = env.reset(seed=seed)
-    states, rewards, done, terminated = [], [], False, False
-    while not done:
-        states.append(observation)
-        observation, reward, terminated, truncated, _ = env.step(agent.choose_action(observation, evaluate=True))
-        rewards.append(reward)
-        done = terminated or truncated
-    row = bias_row(agent, np.asarray(states), np.asarray(rewards, dtype=np.float64), terminated, gamma)
-    return dict(row, score=float(np.sum(rewards)))
-
-
 def agent_records(agent: Any, episode_len: int) -> dict[str, dict[str, float]]:
     """The agent's own records at the last episode's states: agent.diagnostics(states), {name: row}."""
     index = last_episode(agent.memory, episode_len)
     states = torch.as_tensor(agent.memory.state_memory[index], device=agent.device)
     with torch.no_grad():
         return agent.diagnostics(states)
+
+
+def outside_training_rng(device: torch.device) -> Any:
+    """torch's generators forked (and put back after): what a record or an evaluation draws (SAC's a~ ~ pi(.|s))
+    leaves training's random stream as it was, so a run learns the same with or without them."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
+class CriticRecord:
+    """One training run's records: `q_bias` (training episodes, read back from the buffer), `q_bias_policy` (the
+    first episode of each evaluation) and `records` (the agent's own, by name, e.g. SAC's "alpha").
+
+    state() is what the training state keeps of them, load() puts it back; write() writes the CSVs and the figure.
+    """
+
+    def __init__(self, agent: Any, gamma: float) -> None:
+        self.agent, self.gamma = agent, gamma
+        self.q_bias: list[dict] = []
+        self.q_bias_policy: list[dict] = []
+        self.records: dict[str, list[dict]] = {}
+
+    def after_episode(self, episode: int, episode_len: int, total_steps: int) -> None:
+        """The critic record and the agent's own records for the training episode that just ended."""
+        with outside_training_rng(self.agent.device):
+            at = dict(episode=episode, env_steps=total_steps)
+            self.q_bias.append(dict(at, **q_bias_row(self.agent, episode_len, self.gamma)))
+            for name, row in agent_records(self.agent, episode_len).items():
+                self.records.setdefault(name, []).append(dict(at, **row))
+
+    def after_evaluation(self, episode: int, total_steps: int, played: Any) -> None:
+        """bias_row for a deterministic episode (evaluation.Episode): the critic against the policy's own return."""
+        with outside_training_rng(self.agent.device):
+            row = bias_row(self.agent, played.states, played.rewards, played.terminated, self.gamma)
+        self.q_bias_policy.append(dict(episode=episode, env_steps=total_steps, **row, score=played.score))
+
+    def state(self) -> dict:
+        return dict(q_bias=self.q_bias, q_bias_policy=self.q_bias_policy, records=self.records)
+
+    def load(self, state: dict) -> None:
+        self.q_bias = list(state.get("q_bias", []))
+        self.q_bias_policy = list(state.get("q_bias_policy", []))
+        # version 1 (before the shared package) kept SAC's one record, alpha, under its own key
+        self.records = state.get("records", {"alpha": state["alpha"]} if state.get("alpha") else {})
+
+    def write(self, file: Callable[[str], Path], title: str) -> list[str]:
+        """Write <file("_q_bias.csv")>, _q_bias_policy.csv, _q_bias.png and a CSV per record; returns log lines."""
+        lines = []
+        if self.q_bias:
+            write_csv(self.q_bias, file("_q_bias.csv"))
+            if self.q_bias_policy:
+                write_csv(self.q_bias_policy, file("_q_bias_policy.csv"))
+            plot_q_bias(self.q_bias, file("_q_bias.png"), f"{title}: critic estimate vs return obtained",
+                        self.agent.critic_labels, self.q_bias_policy)
+            lines.append(f"critic estimate vs obtained return: {file('_q_bias.png')} (and .csv, _policy.csv)")
+        for name, rows in self.records.items():
+            lines.append(f"{name} record: {write_csv(rows, file(f'_{name}.csv'))}")
+        return lines
 
 
 def plot_q_bias(rows: list[dict], figure_file: Path, title: str, labels: dict[str, str],

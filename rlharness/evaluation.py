@@ -1,7 +1,10 @@
-"""--evaluate: load the saved agent, run deterministic episodes, optionally record the first one as a GIF."""
+"""Deterministic episodes, played in one place: --evaluate, the evaluation during training that picks best/, and
+the critic record's noise-free episodes all call play_episode. Also the GIF of an evaluated episode."""
 import math
 import os
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +16,81 @@ from rlharness.errors import UsageError
 from rlharness.files import atomic_path
 
 
+@dataclass
+class Episode:
+    """One deterministic episode: the states it visited, the rewards it got, and whether it terminated (else a time
+    limit truncated it)."""
+    states: np.ndarray
+    rewards: np.ndarray
+    terminated: bool
+
+    @property
+    def score(self) -> float:
+        return float(self.rewards.sum())
+
+
+def play_episode(agent: Any, env: Any, seed: int, frames: list[np.ndarray] | None = None) -> Episode:
+    """Play one episode with agent.choose_action(s, evaluate=True) (DDPG: mu(s), no noise; SAC: tanh(mu(s))) from
+    env.reset(seed=seed). Nothing enters the replay buffer. If `frames` is a list, the rendered frames are appended
+    to it (env in rgb_array mode)."""
+    observation, _ = env.reset(seed=seed)
+    if frames is not None:
+        frames.append(env.render())
+    states, rewards, done, terminated = [], [], False, False
+    while not done:
+        states.append(observation)
+        observation, reward, terminated, truncated, _ = env.step(agent.choose_action(observation, evaluate=True))
+        rewards.append(reward)
+        done = terminated or truncated
+        if frames is not None:
+            frames.append(env.render())
+    return Episode(np.asarray(states), np.asarray(rewards, dtype=np.float64), bool(terminated))
+
+
 def evaluate_agent(agent: Any, env: Any, n_episodes: int, seed: int,
                    frames: list[np.ndarray] | None = None) -> list[float]:
-    """Run n deterministic episodes (agent.choose_action(obs, evaluate=True)) and return their scores.
+    """Run n deterministic episodes (seeds seed, seed + 1, ...) and return their scores.
 
     If `frames` is a list, the first episode's rendered frames are appended to it (env in rgb_array mode).
     """
-    scores = []
-    for i in range(n_episodes):
-        observation, _ = env.reset(seed=seed + i)
-        record = frames is not None and i == 0
-        if record:
-            frames.append(env.render())
-        done, score = False, 0.0
-        while not done:
-            action = agent.choose_action(observation, evaluate=True)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            score += reward
-            done = terminated or truncated
-            if record:
-                frames.append(env.render())
-        scores.append(score)
-    return scores
+    return [play_episode(agent, env, seed + i, frames if i == 0 else None).score for i in range(n_episodes)]
+
+
+class PeriodicEvaluation:
+    """The evaluation during training: after the run's first episode and then at the first episode end past every
+    `every` env steps, `n_episodes` deterministic episodes on an env instance of its own.
+
+    Evaluation k plays seeds seed + k n, ..., seed + k n + n - 1 (fresh start states each time). The caller keeps
+    the draws out of training's generators (TrainingRun forks torch's; the env is this instance's own), so a run
+    learns the same however often it is evaluated. `rows` holds one dict per evaluation (what the _eval.csv holds).
+    """
+
+    def __init__(self, env_id: str, every: int, n_episodes: int, seed: int) -> None:
+        self.env_id, self.every, self.n_episodes, self.seed = env_id, every, n_episodes, seed
+        self.rows: list[dict] = []
+        self._env: Any = None
+
+    def due(self, total_steps: int) -> bool:
+        """True after the first episode, then once total_steps reaches the next multiple of `every`."""
+        return not self.rows or total_steps >= (self.rows[-1]["env_steps"] // self.every + 1) * self.every
+
+    def play(self, agent: Any, episode: int, total_steps: int, minutes: float) -> list[Episode]:
+        """Play this evaluation's episodes and append its row (mean, std, min, max of the scores, and its seconds)."""
+        if self._env is None:
+            self._env = make_env(self.env_id)
+        start, first_seed = time.perf_counter(), self.seed + len(self.rows) * self.n_episodes
+        episodes = [play_episode(agent, self._env, first_seed + i) for i in range(self.n_episodes)]
+        scores = [e.score for e in episodes]
+        self.rows.append(dict(episode=episode, env_steps=int(total_steps), minutes=float(minutes),
+                              mean=float(np.mean(scores)), std=float(np.std(scores)), min=float(np.min(scores)),
+                              max=float(np.max(scores)), episodes=self.n_episodes,
+                              seconds=time.perf_counter() - start))
+        return episodes
+
+    def close(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
 
 
 def save_gif(frames: list[np.ndarray], gif_file: Path, fps: float, max_frames: int = 150, width: int = 400) -> Path:

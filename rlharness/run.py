@@ -1,6 +1,7 @@
 """Everything around the lecture's training loop that is not the lecture: saves, --resume, the CSVs, records.
 
-main_*.py keeps the lecture's loop (score history, 100-episode average, save when it improves, the print);
+main_*.py keeps the lecture's loop (score history, 100-episode average, save when it improves, the print; what
+improves is the mean of the deterministic evaluation, run.evaluate_if_due);
 TrainingRun is what it calls for the rest (and signals.StopRequest turns Ctrl-C, SIGTERM and SIGHUP into a clean
 stop). A run holds its checkpoint folder's lock from begin() to the end of finish(): one run per folder.
 """
@@ -15,9 +16,10 @@ from typing import Any
 import torch
 
 from rlharness.checkpoints import keep_previous_run, load_agent, read_training_state, recover_checkpoint, save_agent
-from rlharness.diagnostics import agent_records, plot_q_bias, policy_bias_row, q_bias_row
-from rlharness.envs import env_note, make_env
+from rlharness.diagnostics import CriticRecord, outside_training_rng
+from rlharness.envs import env_note
 from rlharness.errors import TrainingDiverged, UsageError
+from rlharness.evaluation import PeriodicEvaluation
 from rlharness.files import check_writable, load_checkpoint
 from rlharness.locks import hold_run_lock, release_run_lock
 from rlharness.plots import write_csv, write_scores_csv
@@ -27,23 +29,24 @@ from rlharness.seeding import rng_states, set_rng_states, stream_seeds
 class TrainingRun:
     """The bookkeeping of one training run: best/ and latest/ checkpoints, --resume, CSVs, the critic record.
 
-    best/ holds the agent with the best 100-episode mean (what --evaluate loads); latest/ is saved every
-    --save-every episodes and at the end with the training state (counters, score history, RNG states, the
-    config, and with --save-buffer the replay buffer), so --resume continues the run; the scores CSV and the
-    score curve (drawn by main_*.py's `plot_curve(episodes, scores, figure_file)`) are rewritten with it. On the
-    first episode and every Q_BIAS_EVERY episodes the critic's estimate is recorded beside the obtained return,
-    with the agent's own records (agent.diagnostics); finish() writes them as CSVs and the critic record as a
-    figure.
+    After the first episode and every --eval-every env steps, --eval-episodes deterministic episodes evaluate the
+    agent (evaluate_if_due); best/ holds the agent with the best evaluation mean, the measure --evaluate reports.
+    latest/ is saved every --save-every episodes and at the end with the training state (counters, score history,
+    evaluations, RNG states, the config, and with --save-buffer the replay buffer), so --resume continues the run;
+    the scores and evaluation CSVs and the score curve (drawn by main_*.py's `plot_curve(episodes, scores,
+    figure_file, evaluations=rows)`) are rewritten with it. On the first episode and every Q_BIAS_EVERY episodes
+    the critic's estimate is recorded beside the obtained return, with the agent's own records
+    (agent.diagnostics), and at each evaluation beside the deterministic policy's own return; finish() writes them
+    as CSVs and the critic record as a figure.
     """
     Q_BIAS_EVERY = 5
-    POLICY_EVERY = 10  # a noise-free episode for the critic record (on an env of its own) every this many episodes
 
     def __init__(self, agent: Any, env: Any, sizes: dict, cfg: Any, log: Callable[[str], None] = print,
                  plot_curve: Callable[[list[int], list[float], Path], Any] | None = None) -> None:
         self.agent, self.env, self.sizes, self.log, self.plot_curve = agent, env, sizes, log, plot_curve
         self.config = dataclasses.asdict(cfg)
         self.resuming, self.save_every = cfg.resume, cfg.save_every
-        self.save_buffer, self.gamma = cfg.save_buffer, cfg.gamma
+        self.save_buffer = cfg.save_buffer
         self.chkpt_dir, self.plot_dir = Path(cfg.chkpt_dir), Path(cfg.plot_dir)
         algo = sizes["algorithm"]  # agent_sizes(): what agent.json records
         self.figure_file = self.plot_dir / f"{algo}_{cfg.env}.png"  # the score curve; other files beside it
@@ -51,11 +54,9 @@ class TrainingRun:
         self.scores: list[float] = []  # the lecture's score_history: main_*.py appends to this list
         self.steps: list[int] = []  # env steps at the end of each episode
         self.minutes: list[float] = []  # wall-clock training time at the end of each episode
-        self.q_bias: list[dict] = []
-        self.q_bias_policy: list[dict] = []  # the critic against the noise-free policy's own return
-        self._policy_env: Any = None
-        self._policy_seed = stream_seeds(cfg.seed)["policy_episodes"]  # plus the episode number, each such episode
-        self.records: dict[str, list[dict]] = {}  # the agent's own records by name, e.g. SAC's "alpha"
+        self.critic_record = CriticRecord(agent, cfg.gamma)  # the critic's estimates beside the returns obtained
+        self.evaluation = PeriodicEvaluation(cfg.env, cfg.eval_every, cfg.eval_episodes,
+                                             stream_seeds(cfg.seed)["evaluation"])
         self.best_score = -math.inf
         self.start = self.episode_start = time.perf_counter()
         self.episode_start_steps = 0
@@ -95,55 +96,50 @@ class TrainingRun:
             raise TrainingDiverged(f"a loss became NaN or inf in episode {len(self.scores) + 1} (env step "
                                    f"{total_steps}); the last good checkpoints in {self.chkpt_dir} are kept")
 
+    def evaluate_if_due(self, total_steps: int) -> float | None:
+        """After the first episode and every --eval-every env steps: the mean score of --eval-episodes deterministic
+        episodes (choose_action(s, evaluate=True)) on an env of its own; None when no evaluation is due.
+
+        Its first episode is also the critic record's noise-free episode. torch's generators are forked, so
+        training draws the same numbers however often it is evaluated; its time is left out of the steps/s figure.
+        """
+        if not self.evaluation.due(total_steps):
+            return None
+        with outside_training_rng(self.agent.device):
+            minutes = (time.perf_counter() - self.start) / 60
+            episodes = self.evaluation.play(self.agent, len(self.scores), total_steps, minutes)
+        self.critic_record.after_evaluation(len(self.scores), total_steps, episodes[0])
+        result = self.evaluation.rows[-1]
+        self.episode_start += result["seconds"]  # the episode's steps/s counts training only
+        return result["mean"]
+
     def save_best(self) -> None:
-        """The lecture's save_models() when the average improved: the agent into best/, with agent.json."""
+        """The lecture's save_models() when the evaluation mean improved: the agent into best/, with agent.json."""
         save_agent(self.agent, self.sizes, self.chkpt_dir / "best")
 
     def end_episode(self, total_steps: int, best_score: float) -> str:
         """Book the episode just appended to the score history; return the progress part of its line.
 
         Records the critic (episode 1 and every Q_BIAS_EVERY) and saves latest/ every save_every episodes.
+        best_score is the best evaluation mean so far (what best/ holds); the line ends with the evaluation's mean
+        and standard deviation when the episode was followed by one.
         """
         self.best_score = best_score
         self.steps.append(int(total_steps))
         self.minutes.append((time.perf_counter() - self.start) / 60)
         episode = len(self.scores)
         if episode == 1 or episode % self.Q_BIAS_EVERY == 0:
-            self._record_critic(episode, total_steps - self.episode_start_steps, total_steps)
-        if episode == 1 or episode % self.POLICY_EVERY == 0:
-            self._record_policy(episode, total_steps)
+            self.critic_record.after_episode(episode, total_steps - self.episode_start_steps, total_steps)
         if episode % self.save_every == 0:
             self.save_latest(total_steps)
         self._mark_boundary(total_steps)
         now = time.perf_counter()
         speed = (total_steps - self.episode_start_steps) / max(now - self.episode_start, 1e-9)
         self.episode_start, self.episode_start_steps = now, total_steps
-        return f"steps {total_steps:7d} steps/s {speed:6.0f} time {(now - self.start) / 60:6.1f} min"
-
-    def _record_critic(self, episode: int, episode_len: int, total_steps: int) -> None:
-        """Append the critic record and the agent's own records for the episode that just ended.
-
-        Estimates may sample (SAC's a~ ~ pi(.|s)): fork_rng keeps those draws out of training's random stream,
-        so a run learns the same with or without the record.
-        """
-        with self._outside_training_rng():
-            at = dict(episode=episode, env_steps=total_steps)
-            self.q_bias.append(dict(at, **q_bias_row(self.agent, episode_len, self.gamma)))
-            for name, row in agent_records(self.agent, episode_len).items():
-                self.records.setdefault(name, []).append(dict(at, **row))
-
-    def _record_policy(self, episode: int, total_steps: int) -> None:
-        """Play one noise-free episode on an env of its own (seeded by the episode number) and record the critic's
-        estimate at its states beside that policy's own discounted return; training draws nothing from it."""
-        if self._policy_env is None:
-            self._policy_env = make_env(self.config["env"])
-        with self._outside_training_rng():
-            row = policy_bias_row(self.agent, self._policy_env, self._policy_seed + episode, self.gamma)
-        self.q_bias_policy.append(dict(episode=episode, env_steps=total_steps, **row))
-
-    def _outside_training_rng(self) -> Any:
-        """torch's generators forked (and put back after): what the records draw leaves training's stream as it was."""
-        return torch.random.fork_rng(devices=[self.agent.device] if self.agent.device.type == "cuda" else [])
+        line = f"steps {total_steps:7d} steps/s {speed:6.0f} time {(now - self.start) / 60:6.1f} min"
+        if (rows := self.evaluation.rows) and rows[-1]["episode"] == episode and rows[-1]["env_steps"] == total_steps:
+            line += f" evaluation {rows[-1]['mean']:8.1f} +- {rows[-1]['std']:5.1f}"  # evaluate_if_due's, just now
+        return line
 
     def _mark_boundary(self, total_steps: int) -> None:
         """Remember the run as it stands between two episodes (networks, optimisers, generators, buffer count).
@@ -170,7 +166,7 @@ class TrainingRun:
         state = dict(version=2, config=self.config, total_steps=total_steps,
                      scores=[float(s) for s in self.scores],  # Python floats: numpy scalars need pickle
                      steps=self.steps, minutes=self.minutes, best_score=float(self.best_score),
-                     q_bias=self.q_bias, q_bias_policy=self.q_bias_policy, records=self.records,
+                     **self.critic_record.state(), evaluations=self.evaluation.rows,
                      elapsed_minutes=(time.perf_counter() - self.start) / 60, rng=rng_states(self.env, self.agent))
         extra = {"training_state.pt": state}
         if self.save_buffer:
@@ -179,13 +175,17 @@ class TrainingRun:
         self.write_curve()
 
     def write_curve(self) -> Path | None:
-        """Rewrite the scores CSV and the score curve (each atomically), so plots/ shows the run so far and a killed
-        run keeps its curve up to its last save. Returns the CSV (None before the first score)."""
+        """Rewrite the scores CSV, the evaluations' CSV (_eval.csv) and the score curve with the evaluation means
+        on it (each atomically), so plots/ shows the run so far and a killed run keeps its curve up to its last
+        save. Returns the scores CSV (None before the first score)."""
         if not self.scores:
             return None
         csv_file = write_scores_csv(self.scores, self.steps, self.figure_file.with_suffix(".csv"), self.minutes)
+        if self.evaluation.rows:
+            write_csv(self.evaluation.rows, self.file("_eval.csv"))
         if self.plot_curve is not None:
-            self.plot_curve(list(range(1, len(self.scores) + 1)), self.scores, self.figure_file)
+            self.plot_curve(list(range(1, len(self.scores) + 1)), self.scores, self.figure_file,
+                            evaluations=self.evaluation.rows)
         return csv_file
 
     def _resume(self) -> int:
@@ -203,10 +203,10 @@ class TrainingRun:
                 raise UsageError(f"checkpoint {latest / 'buffer.pt'} does not fit this buffer: {e}") from None
         self.scores[:] = state["scores"]
         self.steps, self.minutes = list(state["steps"]), list(state["minutes"])
-        self.q_bias = list(state.get("q_bias", []))
-        self.q_bias_policy = list(state.get("q_bias_policy", []))
-        # version 1 (before the shared package) kept SAC's one record, alpha, under its own key
-        self.records = state.get("records", {"alpha": state["alpha"]} if state.get("alpha") else {})
+        self.critic_record.load(state)
+        # before evaluation during training, best/ was chosen by the 100-episode mean: it stays until an evaluation
+        # mean beats that figure
+        self.evaluation.rows = list(state.get("evaluations", []))
         self.best_score = state["best_score"]
         self.env.reset(seed=self.config["seed"])  # creates the env's generator; its saved state replaces it
         set_rng_states(state["rng"], self.env, self.agent)
@@ -228,19 +228,15 @@ class TrainingRun:
         self.save_latest(total_steps)
         if self.scores:
             self.log(f"scores: {self.figure_file.with_suffix('.csv')}  curve: {self.figure_file}")
-        if self._policy_env is not None:
-            self._policy_env.close()
-        if self.q_bias:
-            write_csv(self.q_bias, self.file("_q_bias.csv"))
-            if self.q_bias_policy:
-                write_csv(self.q_bias_policy, self.file("_q_bias_policy.csv"))
-            plot_q_bias(self.q_bias, self.file("_q_bias.png"), f"{self.title}: critic estimate vs return obtained",
-                        self.agent.critic_labels, self.q_bias_policy)
-            self.log(f"critic estimate vs obtained return: {self.file('_q_bias.png')} (and .csv, _policy.csv)")
-        for name, rows in self.records.items():
-            self.log(f"{name} record: {write_csv(rows, self.file(f'_{name}.csv'))}")
-        self.log(f"checkpoints: {self.chkpt_dir / 'best'} (best 100-episode mean {self.best_score:.1f}) "
+        self.evaluation.close()
+        for line in self.critic_record.write(self.file, self.title):
+            self.log(line)
+        self.log(f"checkpoints: {self.chkpt_dir / 'best'} (best evaluation mean {self.best_score:.1f}) "
                  f"and {self.chkpt_dir / 'latest'}")
         minutes = (time.perf_counter() - self.start) / 60
+        if rows := self.evaluation.rows:
+            seconds = sum(r["seconds"] for r in rows)
+            self.log(f"evaluations: {self.file('_eval.csv')} ({len(rows)}, {seconds / 60:.1f} min, "
+                     f"{100 * seconds / max(60 * minutes, 1e-9):.1f}% of the run's time)")
         self.log(f"{len(self.scores)} episodes, {steps_run} env steps, {minutes:.1f} min")
         release_run_lock(self.chkpt_dir)  # another run may use the folder now (one that fails: when it exits)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 # A run's random streams; each gets its own seed, spawned from --seed, so no two share a sequence of numbers.
-STREAMS = ("python", "numpy", "torch", "env", "action_space", "buffer", "exploration", "policy_episodes")
+STREAMS = ("python", "numpy", "torch", "env", "action_space", "buffer", "exploration", "evaluation")
 
 
 def stream_seeds(seed: int) -> dict[str, int]:
@@ -14,8 +14,8 @@ def stream_seeds(seed: int) -> dict[str, int]:
 
     torch's drives the networks' initialisation and SAC's sampling; env's the env's resets and dynamics;
     action_space's the warm-up's random actions; buffer's the minibatches; exploration's an agent's own
-    exploration noise (DDPG's N);
-    policy_episodes' the noise-free episodes of the critic record.
+    exploration noise (DDPG's N); evaluation's the start states of the deterministic episodes that evaluate the
+    agent during training (rlharness.evaluation.PeriodicEvaluation).
     """
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
     return {name: int(child.generate_state(1)[0]) for name, child in zip(STREAMS, children)}

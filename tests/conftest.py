@@ -56,7 +56,8 @@ def sac() -> types.SimpleNamespace:
     return load_folder("SAC", ("utils", "buffer", "networks", "sac_torch", "main_sac"))
 
 
-SMALL = ["--fc1-dims", "64", "--fc2-dims", "64", "--batch-size", "64", "--threads", "1"]
+SMALL = ["--fc1-dims", "64", "--fc2-dims", "64", "--batch-size", "64", "--threads", "1",
+         "--eval-episodes", "2"]
 ALGOS = {
     # name: folder, script, modules, flags for a small fast run
     "ddpg": ("DDPG", "main_ddpg", ("utils", "ddpg_torch", "main_ddpg"), [*SMALL, "--learning-starts", "0"]),
@@ -88,9 +89,10 @@ def read_scores(csv_file):
 
 
 def csv_rows(csv_file) -> list[list[str]]:
-    """A CSV's cells as written (header included), without the minutes column: wall-clock time differs."""
+    """A CSV's cells as written (header included), without the minutes and seconds columns: wall-clock time
+    differs."""
     lines = [line.split(",") for line in Path(csv_file).read_text().splitlines()]
-    keep = [i for i, name in enumerate(lines[0]) if name != "minutes"]
+    keep = [i for i, name in enumerate(lines[0]) if name not in ("minutes", "seconds")]
     return [[row[i] for i in keep] for row in lines]
 
 

@@ -330,11 +330,17 @@ def test_seeds_quick_trains_evaluates_and_reports_each_seed(tmp_path):
         ("ddpg", "10", "False", "complete"), ("ddpg", "11", "False", "complete")]
     for r in rows:
         assert r["eval_episodes"] == "2" and 0 <= int(r["eval_below"]) <= 2 and float(r["eval_std"]) >= 0
-        assert f"| {r['seed']} | no | - | - | - | - | {float(r['eval_mean']):.1f} +- " in table
+        during = f"{float(r['best_evaluation']):.1f} ({int(r['best_evaluation_env_steps']):,})"
+        speed = f"{float(r['steps_per_second']):,.0f}"
+        assert f"| {r['seed']} | no | - | - | {speed} | - | - | {during} | {float(r['eval_mean']):.1f} +- " in table
+        assert int(r["evaluations"]) >= 1 and 0 < float(r["evaluation_share"]) < 1 and float(r["steps_per_second"]) > 0
         assert r["max_steps"] == "600" and "--learning-starts 300" in r["our_args"] and r["torch"].startswith("torch")
         run_dir = tmp_path / "seeds_quick_runs" / f"ddpg_seed{r['seed']}"
         episodes = read_csv(run_dir / "ddpg_LunarLanderContinuous-v2.csv")
         assert list(episodes[0]) == ["episode", "env_steps", "score", "avg100", "minutes"]
+        evaluations = read_csv(run_dir / "ddpg_LunarLanderContinuous-v2_eval.csv")
+        assert len(evaluations) == int(r["evaluations"]) and evaluations[0]["episodes"] == "2"
+        assert max(float(e["mean"]) for e in evaluations) == pytest.approx(float(r["best_evaluation"]), abs=1e-3)
         assert len(episodes) == int(r["episodes"]) and int(episodes[-1]["env_steps"]) <= 600
         assert "mean score" in (run_dir / "evaluate.log").read_text() and (run_dir / "train.log").is_file()
     assert (tmp_path / "seeds_quick_ddpg.png").read_bytes()[:4] == b"\x89PNG"
@@ -366,8 +372,9 @@ def test_seeds_sigterm_stops_the_runs_cleanly_and_reports_what_there_is(tmp_path
     assert not (tmp_path / "seeds_quick_runs" / "sac_seed11").exists() and not list(tmp_path.rglob("*.pt"))
 
 
-def made_up_run(runs_dir, algo, seed, avg100, evaluation=(), episodes=150, minutes=0.1):
-    """A run folder with a scores CSV of avg100(e) at 100 env steps and `minutes` an episode, and an evaluation."""
+def made_up_run(runs_dir, algo, seed, avg100, evaluation=(), episodes=150, minutes=0.1, during=()):
+    """A run folder with a scores CSV of avg100(e) at 100 env steps and `minutes` an episode, an evaluation, and
+    the evaluations during training (`during`: (env_steps, mean, seconds) each) as an _eval.csv."""
     from time_to_solve import write_episodes
     folder = runs_dir / f"{algo}_seed{seed}"
     folder.mkdir(parents=True)
@@ -378,13 +385,18 @@ def made_up_run(runs_dir, algo, seed, avg100, evaluation=(), episodes=150, minut
         mean, std = np.mean(evaluation), np.std(evaluation)
         lines.append(f"mean score {mean:.1f} +- {std:.1f} over {len(evaluation)} episodes")
     (folder / "evaluate.log").write_text("\n".join(lines) + "\n")
+    if during:
+        rows = ["episode,env_steps,minutes,mean,std,min,max,episodes,seconds"]
+        rows += [f"{steps // 100},{steps},0,{mean},0,{mean},{mean},10,{seconds}" for steps, mean, seconds in during]
+        (folder / f"{algo}_LunarLanderContinuous-v2_eval.csv").write_text("\n".join(rows) + "\n")
     return folder
 
 
 def test_seeds_summary_from_made_up_runs_and_report_only_merges_agents(seeds, tmp_path):
     runs = tmp_path / "seeds_runs"
     # sac 10 reaches a mean of 200 at episode 120 (peak 225 at 130, ends at 205); sac 11 only before episode 100
-    made_up_run(runs, "sac", 10, lambda e: -100 + 2.5 * e if e <= 130 else 225 - (e - 130), [250, 190, 230])
+    made_up_run(runs, "sac", 10, lambda e: -100 + 2.5 * e if e <= 130 else 225 - (e - 130), [250, 190, 230],
+                during=[(100, -50.0, 6), (10_000, 240.0, 6), (12_000, 240.0, 3), (14_000, 230.0, 3)])
     made_up_run(runs, "sac", 11, lambda e: 250 if 40 <= e <= 60 else e if e <= 140 else 280 - e, [100, 150])
     assert seeds.main(["--report-only", "--algo", "sac", "--out", str(tmp_path)]) == 0
     rows = {(r["algo"], r["seed"]): r for r in read_csv(tmp_path / "seeds.csv")}
@@ -394,12 +406,17 @@ def test_seeds_summary_from_made_up_runs_and_report_only_merges_agents(seeds, tm
         "True", "120", "12000", 12.0)
     assert (float(s10["best_avg100"]), float(s10["final_avg100"])) == (225.0, 205.0)
     assert (s10["eval_mean"], s10["eval_episodes"], s10["eval_below"]) == ("223.3000", "3", "1")
+    # best/ is the first evaluation of the best mean; 18 s of evaluation in a 15-minute run
+    assert (s10["evaluations"], s10["best_evaluation"], s10["best_evaluation_env_steps"]) == ("4", "240.0000", "10000")
+    assert float(s10["evaluation_share"]) == pytest.approx(0.02) and s11["evaluation_share"] == ""
+    assert float(s10["steps_per_second"]) == pytest.approx(15_000 / 900, abs=1e-4)
     assert s11["solved"] == "False" and s11["solve_env_steps"] == s11["solve_minutes"] == ""  # 250 at e < 100
     assert (float(s11["best_avg100"]), float(s11["final_avg100"])) == (140.0, 130.0)
     table = (tmp_path / "seeds.md").read_text()
     assert "\nsac (defaults, seeds 10-11): solve rate: 1/2\n" in table
-    assert "| 10 | yes | 12,000 | 12.0 | 225.0 | 205.0 | 223.3 +- 24.9 | 1/3 |" in table
-    assert "| 11 | no | - | - | 140.0 | 130.0 | 125.0 +- 25.0 | 2/2 |" in table
+    assert "| 10 | yes | 12,000 | 12.0 | 17 | 225.0 | 205.0 | 240.0 (10,000) | 223.3 +- 24.9 | 1/3 |" in table
+    assert "| 11 | no | - | - | 17 | 140.0 | 130.0 | - | 125.0 +- 25.0 | 2/2 |" in table
+    assert "of a run's time (median; at most 2.0%)" in table
     assert "median 12,000, worst 12,000" in table and "evaluation mean (solved seeds): median 223.3, minimum 223.3" \
         in table
     assert (tmp_path / "seeds_sac.png").is_file()
@@ -423,7 +440,7 @@ def test_seeds_summary_from_made_up_runs_and_report_only_merges_agents(seeds, tm
     assert "- env steps to solve (solved seeds): median 12,000, worst 14,000" in table
     assert "- minutes to solve (solved seeds): median 12.0, worst 14.0" in table
     assert "- evaluation mean (solved seeds): median 210.0, minimum 200.0" in table
-    assert "| 12 | no | - | - | 0.0 | 0.0 | - | - |" in table
+    assert "| 12 | no | - | - | 67 | 0.0 | 0.0 | - | - | - |" in table
     # 15,000 env steps in 15 minutes (16.7 a second) for seeds 10 and 11, in 3.75 minutes (66.7) for seed 12
     assert "env steps a second a run over its whole budget, median 17\n" in table
     assert ": 17 to 67 env steps a second" in table

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rlharness.run
-from rlharness import diagnostics
+from rlharness import diagnostics, evaluation
 
 from conftest import dirs, read_scores, run_in_process
 
@@ -83,7 +83,6 @@ def test_recording_the_critic_does_not_change_what_is_learned(algo, tmp_path, ca
     curves = []
     for run, every in (("often", 1), ("rarely", 1000)):
         monkeypatch.setattr(rlharness.run.TrainingRun, "Q_BIAS_EVERY", every)
-        monkeypatch.setattr(rlharness.run.TrainingRun, "POLICY_EVERY", every)
         assert run_in_process(algo, [*argv, *dirs(tmp_path, run)], capsys)[0] == 0
         curves.append(read_scores(tmp_path / run / "plots" / f"{algo.name}_Pendulum-v1.csv"))
     assert np.array_equal(curves[0], curves[1])
@@ -92,22 +91,26 @@ def test_recording_the_critic_does_not_change_what_is_learned(algo, tmp_path, ca
     assert len(q_bias[0]) == 4 and len(q_bias[1]) == 2  # every episode; the first only
 
 
-def test_the_noise_free_policy_is_recorded_on_an_env_of_its_own(algo, tmp_path, capsys, monkeypatch):
-    """Every POLICY_EVERY episodes (and the first) one deterministic episode, not in the buffer, not counted."""
-    monkeypatch.setattr(rlharness.run.TrainingRun, "POLICY_EVERY", 2)
+def test_each_evaluation_records_the_critic_against_the_deterministic_policy(algo, tmp_path, capsys):
+    """The first episode of each evaluation (after episode 1, then every --eval-every steps) is also set beside the
+    critic's estimate; it is not in the buffer and not counted as training steps."""
     code, out, err = run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", "2", *algo.small,
-                                           *dirs(tmp_path)], capsys)
+                                           "--eval-every", "200", *dirs(tmp_path)], capsys)
     assert code == 0, err
-    assert "2 episodes, 400 env steps" in out  # the policy's episodes are not training steps
+    assert "2 episodes, 400 env steps" in out  # the evaluation's episodes are not training steps
     rows = (tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1_q_bias_policy.csv").read_text().splitlines()
     estimates = {"ddpg": "Q", "sac": "min_Q,Q1,Q2"}[algo.name]
     assert rows[0] == f"episode,env_steps,real_return,{estimates},states,score" and len(rows) == 3
     first = dict(zip(rows[0].split(","), map(float, rows[1].split(","))))
     assert first["episode"] == 1 and first["states"] == 100  # truncated at 200 steps: the last 100 left out
     assert -3300 < first["score"] < 0 and -1700 < first["real_return"] < 0
+    evaluations = (tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1_eval.csv").read_text().splitlines()
+    assert len(evaluations) == 3  # the record's score is the evaluation's first episode, one of its two
+    row = dict(zip(evaluations[0].split(","), map(float, evaluations[1].split(","))))
+    assert row["min"] <= first["score"] <= row["max"]
 
 
-def test_policy_bias_row_plays_choose_action_with_evaluate_and_discounts_its_rewards(ddpg):
+def test_bias_row_of_a_played_episode_discounts_its_rewards(ddpg):
     class Env:
         """Three steps of rewards 1, 2, 4 from states 0, 1, 2, then terminal."""
         def reset(self, seed=None):
@@ -118,19 +121,17 @@ def test_policy_bias_row_plays_choose_action_with_evaluate_and_discounts_its_rew
             self.t += 1
             return np.array([float(self.t)]), [1.0, 2.0, 4.0][self.t - 1], self.t == 3, False, {}
 
-    calls = []
-
     class Agent:
         device = torch.device("cpu")
 
         def choose_action(self, observation, evaluate=False):
-            calls.append(evaluate)
             return np.zeros(1)
 
         def critic_estimates(self, states):
             return {"Q": states[:, 0] * 10}
 
-    row = diagnostics.policy_bias_row(Agent(), Env(), seed=0, gamma=0.5)
+    episode = evaluation.play_episode(Agent(), Env(), seed=0)
+    row = diagnostics.bias_row(Agent(), episode.states, episode.rewards, episode.terminated, gamma=0.5)
     # G = (1 + 0.5*2 + 0.25*4, 2 + 0.5*4, 4) = (3, 4, 4): mean 11/3; Q = (0, 10, 20): mean 10
-    assert row == pytest.approx(dict(real_return=11 / 3, Q=10.0, states=3, score=7.0))
-    assert calls == [True, True, True]
+    assert row == pytest.approx(dict(real_return=11 / 3, Q=10.0, states=3))
+    assert episode.terminated and episode.score == 7.0

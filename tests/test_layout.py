@@ -184,6 +184,8 @@ class TinyConfig:
     env: str = "Pendulum-v1"
     seed: int = 0
     gamma: float = 0.9
+    eval_every: int = 400
+    eval_episodes: int = 2
     save_every: int = 1
     save_buffer: bool = True
 
@@ -269,8 +271,9 @@ def train(cfg: TinyConfig, episodes: int, buffer_cls, agent_seed: int = 0) -> li
             total_steps += 1
         run.check_losses(losses, total_steps)
         score_history.append(score)
-        if np.mean(score_history[-100:]) > best_score:
-            best_score = np.mean(score_history[-100:])
+        eval_score = run.evaluate_if_due(total_steps)
+        if eval_score is not None and eval_score > best_score:
+            best_score = eval_score
             run.save_best()
         log.append(run.end_episode(total_steps, best_score))
     env.close()
@@ -294,11 +297,15 @@ def test_a_third_agent_needs_no_change_to_the_shared_package(ddpg, tmp_path):
                                                                     "states"]
     assert csv_rows(plots / "linear_Pendulum-v1_weights.csv")[0] == ["episode", "env_steps", "actor_norm", "states"]
     assert (plots / "linear_Pendulum-v1_q_bias.png").read_bytes()[:4] == b"\x89PNG"
+    evaluations = csv_rows(plots / "linear_Pendulum-v1_eval.csv")  # after episode 1 and at 400 env steps
+    assert evaluations[0] == ["episode", "env_steps", "mean", "std", "min", "max", "episodes"]
+    assert [row[:2] for row in evaluations[1:]] == [["1", "200"], ["2", "400"]]
 
     # --resume: a fresh agent, built from another seed, continues the run exactly where it stopped
     log = train(dataclasses.replace(split, resume=True), 3, ddpg.buffer.ReplayBuffer, agent_seed=1)
     assert log[0] == "resuming after episode 2 and 400 env steps"
-    for name in ("linear_Pendulum-v1.csv", "linear_Pendulum-v1_q_bias.csv", "linear_Pendulum-v1_weights.csv"):
+    for name in ("linear_Pendulum-v1.csv", "linear_Pendulum-v1_q_bias.csv", "linear_Pendulum-v1_weights.csv",
+                 "linear_Pendulum-v1_eval.csv", "linear_Pendulum-v1_q_bias_policy.csv"):
         assert csv_rows(plots / name) == csv_rows(tmp_path / "whole" / "plots" / name), name
 
     # --evaluate: the saved best agent, built by the caller
