@@ -1,7 +1,8 @@
 """The DDPG agent: the lecture's algorithm box (Lillicrap et al. 2016, "Continuous control with deep RL", Alg. 1).
 
 `learn()` is the box's inner loop, one commented line per equation. Everything else (acting, memory,
-checkpoints) is plumbing around it.
+checkpoints) is plumbing around it. `target_networks=False` computes the target y with the online Q and mu,
+switching off the lecture's claim that slowly moving target networks keep the critic's target stable.
 """
 import copy
 from pathlib import Path
@@ -26,10 +27,10 @@ class Agent:
     def __init__(self, input_dims: int, n_actions: int, action_low: np.ndarray, action_high: np.ndarray,
                  lr_actor: float = 1e-3, lr_critic: float = 1e-3, tau: float = 0.005, gamma: float = 0.99,
                  max_size: int = 1_000_000, fc1_dims: int = 256, fc2_dims: int = 256, batch_size: int = 256,
-                 layer_norm: bool = False, noise=None, critic_weight_decay: float = 0.0,
+                 layer_norm: bool = False, noise=None, critic_weight_decay: float = 0.0, target_networks: bool = True,
                  device: torch.device | str = "cpu", seed: int | None = None) -> None:
         self.input_dims, self.n_actions = input_dims, n_actions
-        self.gamma, self.tau, self.batch_size = gamma, tau, batch_size
+        self.gamma, self.tau, self.batch_size, self.target_networks = gamma, tau, batch_size, target_networks
         self.device = torch.device(device)
         self.action_low = np.asarray(action_low, dtype=np.float32)
         self.action_high = np.asarray(action_high, dtype=np.float32)
@@ -78,8 +79,10 @@ class Agent:
         s, a, r, s_, done = self.memory.sample_buffer(self.batch_size)
 
         with torch.no_grad():
+            # Q', mu': the target networks (--no-target-networks: the online Q and mu themselves, a target that moves)
+            Q_, mu_ = (self.Q_target, self.mu_target) if self.target_networks else (self.Q, self.mu)
             # y_i = r_i + gamma Q'(s_{i+1}, mu'(s_{i+1}))   [the (1 - d) mask is ours, as in the lecture's code]
-            y = r + self.gamma * (1 - done) * self.Q_target(s_, self.mu_target(s_)).view(-1)
+            y = r + self.gamma * (1 - done) * Q_(s_, mu_(s_)).view(-1)
 
         # L = 1/N sum_i (y_i - Q(s_i, a_i|theta_Q))^2   (update the critic by minimising L)
         critic_loss = F.mse_loss(self.Q(s, a).view(-1), y)
@@ -95,8 +98,9 @@ class Agent:
         self.actor_optimizer.step()
         self.Q.requires_grad_(True)
 
-        # theta' <- tau theta + (1 - tau) theta'   (for both Q' and mu')
-        self.update_network_parameters()
+        # theta' <- tau theta + (1 - tau) theta'   (for both Q' and mu'; without target networks: none)
+        if self.target_networks:
+            self.update_network_parameters()
         return critic_loss.detach(), actor_loss.detach()
 
     @torch.no_grad()

@@ -24,7 +24,7 @@ from rlharness.seeding import seed_everything, stream_seeds
 from rlharness.signals import StopRequest
 
 from ddpg_torch import Agent
-from noise import GaussianActionNoise, OUActionNoise
+from noise import GaussianActionNoise, NoNoise, OUActionNoise
 from utils import plot_learning_curve
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: tmp/ and plots/ live here
@@ -38,6 +38,8 @@ class Config(RunConfig):
     buffer_size: int = flag(1_000_000, "replay buffer R capacity (max_size)", "> 0")
     gamma: float = flag(0.99, "discount factor gamma", "in (0, 1]")
     tau: float = flag(0.005, "soft target update rate tau: theta' <- tau theta + (1 - tau) theta'", "in (0, 1]")
+    target_networks: bool = flag(True, "target networks Q' and mu', updated by tau; --no-target-networks computes y "
+                                 "with the online Q and mu (--tau 1 is not the same: its target lags one update)")
     lr_actor: float = flag(1e-4, "actor mu learning rate (the lecture's alpha)", "> 0")
     lr_critic: float = flag(1e-3, "critic Q learning rate (the lecture's beta)", "> 0")
     critic_weight_decay: float = flag(0.0, "L2 weight decay on the critic Q (the DDPG paper's and the lecture's: "
@@ -45,8 +47,10 @@ class Config(RunConfig):
     fc1_dims: int = flag(256, "first hidden layer of mu and Q", "> 0")
     fc2_dims: int = flag(256, "second hidden layer of mu and Q", "> 0")
     layer_norm: bool = flag(False, "LayerNorm after each hidden layer (the lecture's code uses it)")
-    noise: str = flag("ou", "exploration noise N: ou (Ornstein-Uhlenbeck) or gaussian", choices=("ou", "gaussian"))
-    sigma: float = flag(0.15, "noise scale sigma (in units of the normalised action)", "> 0")
+    noise: str = flag("ou", "exploration noise N: ou (Ornstein-Uhlenbeck), gaussian, or none (N = 0: after the "
+                      "warm-up the agent acts with mu(s) alone)", choices=("ou", "gaussian", "none"))
+    sigma: float = flag(0.15, "noise scale sigma (in units of the normalised action)", "> 0",
+                        needs="--noise ou|gaussian")
     theta: float = flag(0.2, "OU mean-reversion rate theta", "> 0", needs="--noise ou")
     dt: float = flag(1e-2, "OU time step dt", "> 0", needs="--noise ou")
     learning_starts: int = flag(10_000, "env steps of uniform random actions before the first update", ">= 0")
@@ -61,12 +65,14 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
     if cfg.noise == "ou":
         noise = OUActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, theta=cfg.theta, dt=cfg.dt,
                               seed=seeds["exploration"])
-    else:
+    elif cfg.noise == "gaussian":
         noise = GaussianActionNoise(mu=np.zeros(n_actions), sigma=cfg.sigma, seed=seeds["exploration"])
+    else:  # none: N = 0
+        noise = NoNoise(mu=np.zeros(n_actions))
     return Agent(input_dims=sizes["input_dims"], n_actions=n_actions, action_low=env.action_space.low,
                  action_high=env.action_space.high, lr_actor=cfg.lr_actor, lr_critic=cfg.lr_critic,
-                 critic_weight_decay=cfg.critic_weight_decay, tau=cfg.tau, gamma=cfg.gamma,
-                 max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"], fc2_dims=sizes["fc2_dims"],
+                 critic_weight_decay=cfg.critic_weight_decay, tau=cfg.tau, target_networks=cfg.target_networks,
+                 gamma=cfg.gamma, max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"], fc2_dims=sizes["fc2_dims"],
                  batch_size=cfg.batch_size, layer_norm=sizes["layer_norm"], noise=noise, device=device,
                  seed=seeds["buffer"])
 

@@ -1,7 +1,8 @@
 """Exploration noise for DDPG: the lecture's "a = mu(s|theta_mu) + N", with N an Ornstein-Uhlenbeck process.
 
 The lecture's code uses OU noise (temporally correlated, as in the DDPG paper); the slide also allows plain
-Gaussian noise N(0, sigma). Both return noise in units of the *normalised* action in [-1, 1]; the Agent scales
+Gaussian noise N(0, sigma); NoNoise (N = 0) switches exploration noise off, to test the lecture's claim that
+DDPG needs it. All return noise in units of the *normalised* action in [-1, 1]; the Agent scales
 it by the action space's half-range.
 """
 import numpy as np
@@ -63,3 +64,26 @@ class GaussianActionNoise:
 
     def __repr__(self) -> str:
         return f"GaussianActionNoise(mu={self.mu}, sigma={self.sigma})"
+
+
+class NoNoise:
+    """N = 0: the agent acts with mu(s) alone. Exploration then comes only from the warm-up's uniform random
+    actions (--learning-starts) and from mu changing as it learns."""
+
+    def __init__(self, mu: np.ndarray) -> None:
+        self.mu = np.zeros_like(np.asarray(mu, dtype=np.float64))
+
+    def __call__(self) -> np.ndarray:
+        return self.mu
+
+    def reset(self) -> None:
+        """Nothing to reset."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Nothing to load."""
+
+    def __repr__(self) -> str:
+        return "NoNoise()"

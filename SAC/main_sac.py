@@ -43,8 +43,13 @@ class Config(RunConfig):
     lr_actor: float = flag(1e-3, "policy pi learning rate", "> 0")
     lr_critic: float = flag(1e-3, "Q1, Q2 learning rate", "> 0")
     lr_alpha: float = flag(1e-3, "log alpha learning rate (automatic entropy tuning)", "> 0", needs="--alpha auto")
-    alpha: str = flag("auto", "entropy temperature alpha: 'auto' tunes it towards entropy -|A|, a number fixes it",
-                      "'auto' or a number > 0")
+    alpha: str = flag("auto", "entropy temperature alpha: 'auto' tunes it towards entropy -|A|, a number fixes it "
+                      "(0: no entropy bonus, the lecture's claim that it keeps pi exploring switched off)",
+                      "'auto' or a number >= 0")
+    critics: int = flag(2, "critics Q_i: 2 takes min_i Q_i (the double-Q trick against the maximization bias), 1 uses "
+                        "Q1 alone", choices=(1, 2))
+    target_networks: bool = flag(True, "target critics Q'_i, updated by tau; --no-target-networks computes y with the "
+                                 "online Q_i (--tau 1 is not the same: its target lags one update)")
     target_entropy: str = flag("auto", "the entropy that automatic tuning steers pi towards: 'auto' is -|A| (the "
                                "paper's), a number sets it", "'auto' or a number", needs="--alpha auto")
     fc1_dims: int = flag(128, "first hidden layer of pi, Q1 and Q2", "> 0")
@@ -62,8 +67,8 @@ def make_agent(cfg: Config, env, device: torch.device, sizes: dict) -> Agent:
                  lr_alpha=cfg.lr_alpha, alpha=None if cfg.alpha == "auto" else float(cfg.alpha),
                  target_entropy=None if cfg.target_entropy == "auto" else float(cfg.target_entropy), tau=cfg.tau,
                  gamma=cfg.gamma, max_size=cfg.buffer_size, fc1_dims=sizes["fc1_dims"], fc2_dims=sizes["fc2_dims"],
-                 batch_size=cfg.batch_size, device=device,
-                 seed=stream_seeds(cfg.seed)["buffer"])
+                 batch_size=cfg.batch_size, n_critics=cfg.critics, target_networks=cfg.target_networks,
+                 device=device, seed=stream_seeds(cfg.seed)["buffer"])
 
 
 def train(cfg: Config, device: torch.device) -> int:

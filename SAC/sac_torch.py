@@ -4,8 +4,13 @@ Twin critics Q1, Q2 with target copies Q1', Q2', a tanh-squashed Gaussian policy
 temperature alpha. `learn()` is the box's "for however many updates" body, one commented line per equation.
 Automatic entropy tuning (learning log alpha towards a target entropy) is an addition to the slides, from the
 same paper; `alpha=<number>` fixes alpha as the slides do.
+
+Two of the lecture's claims can be switched off to be tested (benchmarks/claims.py): `n_critics=1` uses Q1 alone
+where the box takes min_i Q_i (no double-Q trick against the maximization bias), `target_networks=False` computes
+the target y with the online critics (no slowly moving target); `alpha=0` removes the entropy bonus.
 """
 import copy
+import math
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +34,10 @@ class Agent:
                  lr_actor: float = 3e-4, lr_critic: float = 3e-4, lr_alpha: float = 3e-4,
                  alpha: float | None = None, target_entropy: float | None = None, tau: float = 0.005,
                  gamma: float = 0.99, max_size: int = 1_000_000,
-                 fc1_dims: int = 256, fc2_dims: int = 256, batch_size: int = 256,
-                 device: torch.device | str = "cpu", seed: int | None = None) -> None:
+                 fc1_dims: int = 256, fc2_dims: int = 256, batch_size: int = 256, n_critics: int = 2,
+                 target_networks: bool = True, device: torch.device | str = "cpu", seed: int | None = None) -> None:
+        if n_critics not in (1, 2):
+            raise ValueError(f"n_critics is 1 or 2, not {n_critics}")
         self.input_dims, self.n_actions = input_dims, n_actions
         self.gamma, self.tau, self.batch_size = gamma, tau, batch_size
         self.device = torch.device(device)
@@ -45,6 +52,7 @@ class Agent:
         # Set target parameters equal to main parameters phi'_1 <- phi_1, phi'_2 <- phi_2
         self.Q1_target = copy.deepcopy(self.Q1).requires_grad_(False)
         self.Q2_target = copy.deepcopy(self.Q2).requires_grad_(False)
+        self.n_critics, self.target_networks = n_critics, target_networks
         self.actor_optimizer = torch.optim.Adam(self.pi.parameters(), lr=lr_actor, fused=True,
                                                 capturable=on_gpu)
         self.critic_optimizer = torch.optim.Adam([*self.Q1.parameters(), *self.Q2.parameters()], lr=lr_critic,
@@ -55,14 +63,32 @@ class Agent:
         self.temperature = torch.nn.ParameterDict(  # a module, so log alpha saves and loads like a network
             {"log_alpha": torch.zeros(1, device=self.device)}).requires_grad_(self.auto_alpha)
         self.log_alpha = self.temperature["log_alpha"]
-        if not self.auto_alpha:
+        if not self.auto_alpha:  # alpha = 0: no entropy bonus (log alpha = -inf, exp gives exactly 0)
             with torch.no_grad():
-                self.log_alpha.fill_(float(np.log(alpha)))
+                self.log_alpha.fill_(math.log(alpha) if alpha > 0 else -math.inf)
         self.target_entropy = -float(n_actions) if target_entropy is None else float(target_entropy)  # default -|A|
         self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=lr_alpha, fused=True, capturable=on_gpu)
 
-        self._online = [*self.Q1.parameters(), *self.Q2.parameters()]
-        self._target = [*self.Q1_target.parameters(), *self.Q2_target.parameters()]
+        self._online = [p for Q in self.critics for p in Q.parameters()]
+        self._target = [p for Q in self.targets for p in Q.parameters()]
+
+    @property
+    def critics(self) -> list[torch.nn.Module]:
+        """The critics the box's min_i runs over: Q1 and Q2 (the double-Q trick), or Q1 alone with n_critics=1."""
+        return [self.Q1, self.Q2][:self.n_critics]
+
+    @property
+    def targets(self) -> list[torch.nn.Module]:
+        """Their target copies Q'_i."""
+        return [self.Q1_target, self.Q2_target][:self.n_critics]
+
+    @staticmethod
+    def min_q(critics: list[torch.nn.Module], s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """min_i Q_i(s, a) over `critics` (the twin minimum; with one critic, its value), one per row."""
+        q = critics[0](s, a)
+        for Q in critics[1:]:
+            q = torch.min(q, Q(s, a))
+        return q.view(-1)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -95,12 +121,13 @@ class Agent:
         with torch.no_grad():
             # a' ~ pi(.|s')   (a fresh sample from the current policy, not from the buffer)
             a_, log_pi_ = self.pi.sample_normal(s_)
-            # y = r + gamma (1 - d) (min_i Q'_i(s', a') - alpha log pi(a'|s'))
-            y = r + self.gamma * (1 - done) * (
-                torch.min(self.Q1_target(s_, a_), self.Q2_target(s_, a_)).view(-1) - alpha * log_pi_)
+            # Q'_i: the target critics (--no-target-networks: the online Q_i themselves, a target that moves)
+            targets = self.targets if self.target_networks else self.critics
+            # y = r + gamma (1 - d) (min_i Q'_i(s', a') - alpha log pi(a'|s'))   (--critics 1: Q'_1 alone)
+            y = r + self.gamma * (1 - done) * (self.min_q(targets, s_, a_) - alpha * log_pi_)
 
-        # L(phi_i) = 1/|B| sum (Q_i(s, a) - y)^2, for i = 1, 2
-        critic_loss = F.mse_loss(self.Q1(s, a).view(-1), y) + F.mse_loss(self.Q2(s, a).view(-1), y)
+        # L(phi_i) = 1/|B| sum (Q_i(s, a) - y)^2, for i = 1, 2   (summed; --critics 1: i = 1)
+        critic_loss = sum(F.mse_loss(Q(s, a).view(-1), y) for Q in self.critics)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
@@ -110,7 +137,7 @@ class Agent:
         self.Q1.requires_grad_(False)  # the policy step needs dQ/da~, not dQ/dphi: skip those gradients
         self.Q2.requires_grad_(False)
         # L(theta) = 1/|B| sum (alpha log pi(a~|s) - min_i Q_i(s, a~))
-        actor_loss = (alpha * log_pi - torch.min(self.Q1(s, a_tilde), self.Q2(s, a_tilde)).view(-1)).mean()
+        actor_loss = (alpha * log_pi - self.min_q(self.critics, s, a_tilde)).mean()
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optimizer.step()
@@ -124,8 +151,9 @@ class Agent:
             alpha_loss.backward()
             self.alpha_optimizer.step()
 
-        # phi'_i <- tau phi_i + (1 - tau) phi'_i   (the slide's rho is 1 - tau)
-        self.update_network_parameters()
+        # phi'_i <- tau phi_i + (1 - tau) phi'_i   (the slide's rho is 1 - tau; without target networks: none)
+        if self.target_networks:
+            self.update_network_parameters()
         return critic_loss.detach(), actor_loss.detach(), alpha_loss.detach()
 
     @torch.no_grad()
@@ -140,10 +168,11 @@ class Agent:
 
     @torch.no_grad()
     def critic_estimates(self, states: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each critic's and the twin minimum's value at (s, a~), a~ ~ pi(.|s) (for the maximization-bias plot)."""
+        """Each critic's and the twin minimum's value at (s, a~), a~ ~ pi(.|s) (for the maximization-bias plot);
+        with one critic min_Q is Q1's (Q2 is not trained then, and left out)."""
         a_tilde, _ = self.pi.sample_normal(states)
-        q1, q2 = self.Q1(states, a_tilde).view(-1), self.Q2(states, a_tilde).view(-1)
-        return {"min_Q": torch.min(q1, q2), "Q1": q1, "Q2": q2}
+        q = {f"Q{i + 1}": Q(states, a_tilde).view(-1) for i, Q in enumerate(self.critics)}
+        return {"min_Q": torch.stack(list(q.values())).min(dim=0).values, **q}
 
     @torch.no_grad()
     def policy_entropy(self, states: torch.Tensor) -> torch.Tensor:

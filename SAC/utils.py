@@ -45,7 +45,8 @@ def plot_alpha(rows: list[dict], figure_file: Path, title: str) -> Path:
     plt, fig, (top, bottom) = figure(panels=2, height=6)
     steps = [r["env_steps"] for r in rows]
     top.plot(steps, [r["alpha"] for r in rows], ".-", color="tab:purple")
-    top.set_yscale("log")
+    if any(r["alpha"] > 0 for r in rows):  # --alpha 0 (no entropy bonus) stays on a linear axis
+        top.set_yscale("log")
     top.set_ylabel("alpha")
     top.set_title(title)
     bottom.plot(steps, [r["entropy"] for r in rows], ".-", color="tab:orange", label="entropy -E[log pi(a~|s)]")

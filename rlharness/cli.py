@@ -29,10 +29,10 @@ def non_negative(x: float) -> bool:
     return 0 <= x < math.inf
 
 
-def auto_or_positive(value: str) -> bool:
-    """'auto' or a finite number > 0 (SAC's --alpha)."""
+def auto_or_non_negative(value: str) -> bool:
+    """'auto' or a finite number >= 0 (SAC's --alpha: 0 is no entropy bonus)."""
     try:
-        return value == "auto" or positive(float(value))
+        return value == "auto" or non_negative(float(value))
     except ValueError:
         return False
 
@@ -55,7 +55,7 @@ DEVICE = re.compile(r"cpu|auto|cuda(:\d+)?")
 
 # The rules a flag's value may be held to: the text the error message quotes, and its check.
 RULES: dict[str, Callable[[Any], bool]] = {
-    "> 0": positive, ">= 0": non_negative, "in (0, 1]": unit_interval, "'auto' or a number > 0": auto_or_positive,
+    "> 0": positive, ">= 0": non_negative, "in (0, 1]": unit_interval, "'auto' or a number >= 0": auto_or_non_negative,
     "'auto' or a number": auto_or_finite,
     "a number": lambda x: not math.isnan(x), "in [0, 2**32)": lambda x: 0 <= x < 2**32,
     "cpu, cuda, cuda:N or auto": lambda x: DEVICE.fullmatch(x) is not None}
@@ -65,7 +65,8 @@ def flag(default: Any, help: str, rule: str | None = None, choices: tuple | None
          used_in: tuple[str, ...] = ("training",), needs: str | None = None) -> Any:
     """A config field: its --help text, an optional rule its value must follow (a key of RULES), where it has an
     effect (`used_in` "training" and/or "evaluation", i.e. --evaluate N), and another flag's value it `needs`
-    ("--noise ou"). A flag given explicitly where it has no effect is a UsageError, never silently ignored."""
+    ("--noise ou", or "--noise ou|gaussian" for either). A flag given explicitly where it has no effect is a
+    UsageError, never silently ignored."""
     check = RULES[rule] if rule is not None else None
     return dataclasses.field(default=default, metadata=dict(help=help, check=check, rule=rule, choices=choices,
                                                             used_in=used_in, needs=needs))
@@ -78,10 +79,10 @@ def _no_effect(cfg: Any, name: str, used_in: tuple[str, ...], needs: str | None)
     if mode not in used_in:
         return (f"{flag_name} is a training flag: it has no effect with --evaluate" if mode == "evaluation" else
                 f"{flag_name} works with --evaluate N only")
-    if needs is not None:
-        other, value = needs[2:].split(" ")
-        if str(getattr(cfg, other.replace("-", "_"))) != value:
-            return f"{flag_name} has no effect unless {needs} (it is {getattr(cfg, other.replace('-', '_'))})"
+    if needs is not None:  # "--noise ou", or "--noise ou|gaussian" for either value
+        other, values = needs[2:].split(" ")
+        if (now := str(getattr(cfg, other.replace("-", "_")))) not in values.split("|"):
+            return f"{flag_name} has no effect unless --{other} {values.replace('|', ' or ')} (it is {now})"
     return None
 
 

@@ -101,12 +101,15 @@ BAD_INPUT = [
     (["--evaluate", "1", "--seed", "5", "--threads", "1", "--device", "cpu", "--env", "LunarLanderContinuous-v2"],
      "no saved agent"),
 ]
-ONLY = {"sac": [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 0"),
+ONLY = {"sac": [(["--alpha", "-1"], "--alpha must be 'auto' or a number >= 0, got -1"),
+                (["--critics", "3"], "invalid choice: 3"),
+                (["--alpha", "0.2", "--critics", "1", "--lr-alpha", "1e-3"],
+                 "--lr-alpha has no effect unless --alpha auto (it is 0.2)"),
                 (["--target-entropy", "low"], "--target-entropy must be 'auto' or a number, got low"),
                 (["--target-entropy", "inf"], "--target-entropy must be 'auto' or a number, got inf"),
                 (["--alpha", "0.2", "--target-entropy", "-1"],
                  "--target-entropy has no effect unless --alpha auto (it is 0.2)"),
-                (["--alpha=-0.2"], "--alpha must be 'auto' or a number > 0, got -0.2"),
+                (["--alpha=-0.2"], "--alpha must be 'auto' or a number >= 0, got -0.2"),
                 (["--update-every", "0"], "--update-every must be > 0, got 0"),
                 (["--alpha", "0.2", "--lr-alpha", "1e-3"], "--lr-alpha has no effect unless --alpha auto (it is 0.2)")],
         "ddpg": [(["--noise", "pink"], "invalid choice: 'pink'"),
@@ -114,7 +117,9 @@ ONLY = {"sac": [(["--alpha", "0"], "--alpha must be 'auto' or a number > 0, got 
                  (["--critic-weight-decay=-0.01"], "--critic-weight-decay must be >= 0, got -0.01"),
                  (["--noise", "gaussian", "--theta", "0.3"],
                   "--theta has no effect unless --noise ou (it is gaussian)"),
-                 (["--dt", "0.1", "--noise", "gaussian"], "--dt has no effect unless --noise ou (it is gaussian)")]}
+                 (["--dt", "0.1", "--noise", "gaussian"], "--dt has no effect unless --noise ou (it is gaussian)"),
+                 (["--noise", "none", "--sigma", "0.2"],
+                  "--sigma has no effect unless --noise ou or gaussian (it is none)")]}
 
 
 def check_bad_input(algo, tmp_path, capsys, argv, message):

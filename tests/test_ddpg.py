@@ -309,3 +309,37 @@ def test_critic_weight_decay_adds_the_l2_term_to_the_critics_adam_step(ddpg):
     for p, q in zip(decayed.Q.parameters(), reference.parameters()):
         assert torch.allclose(p, q, atol=1e-6)
     assert any(not torch.allclose(p, q) for p, q in zip(decayed.Q.parameters(), plain.Q.parameters()))
+
+
+def test_without_target_networks_y_uses_the_online_networks_and_nothing_is_soft_updated(ddpg, monkeypatch):
+    """--no-target-networks: y = r + gamma (1 - d) Q(s', mu(s')) with the online Q and mu; Q', mu' never move."""
+    agent = make_agent(ddpg, gamma=0.9, batch_size=3, target_networks=False)
+    agent.Q_target, agent.mu_target = Affine(), Affine()  # were the targets asked, y would be the target test's
+    s_ = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5], [-1.0, 0.0, 2.0]])
+    batch = (torch.zeros(3, 3), torch.zeros(3, 2), torch.tensor([1.0, -2.0, 0.5]), s_, torch.tensor([0.0, 1.0, 0.0]))
+    monkeypatch.setattr(agent.memory, "sample_buffer", lambda n: batch)
+    agent.memory.mem_cntr = 3
+    with torch.no_grad():  # the online networks before this update
+        expected = batch[2] + 0.9 * (1 - batch[4]) * agent.Q(s_, agent.mu(s_)).view(-1)
+    seen = {}
+    real_mse = ddpg.ddpg_torch.F.mse_loss
+
+    def spy(pred, target):
+        seen["y"] = target
+        return real_mse(pred, target)
+
+    monkeypatch.setattr(ddpg.ddpg_torch.F, "mse_loss", spy)
+    lerps = []
+    monkeypatch.setattr(agent, "update_network_parameters", lambda tau=None: lerps.append(tau))
+    agent.learn()
+    assert torch.allclose(seen["y"], expected) and expected[1] == -2.0 and lerps == []
+
+
+def test_no_noise_acts_with_mu_alone(ddpg):
+    """--noise none: N = 0, so a = mu(s) (the noise-free action --evaluate plays), with nothing to save."""
+    noise = ddpg.noise.NoNoise(mu=np.zeros(2))
+    agent = make_agent(ddpg, noise=noise)
+    s = np.array([0.3, -0.2, 0.1], dtype=np.float32)
+    assert np.array_equal(agent.choose_action(s), agent.choose_action(s, evaluate=True))
+    assert np.array_equal(noise(), np.zeros(2)) and noise.state_dict() == {}
+    agent.set_rng_state(agent.rng_state())  # the round trip --resume makes

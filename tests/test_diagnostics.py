@@ -135,3 +135,18 @@ def test_bias_row_of_a_played_episode_discounts_its_rewards(ddpg):
     # G = (1 + 0.5*2 + 0.25*4, 2 + 0.5*4, 4) = (3, 4, 4): mean 11/3; Q = (0, 10, 20): mean 10
     assert row == pytest.approx(dict(real_return=11 / 3, Q=10.0, states=3))
     assert episode.terminated and episode.score == 7.0
+
+
+def test_the_lecture_claims_switched_off_run_end_to_end(algo, tmp_path, capsys):
+    """Each switch of benchmarks/claims.py trains, and the critic record names the critics it used."""
+    switches = {"ddpg": ["--noise", "none", "--no-target-networks"],
+                "sac": ["--critics", "1", "--no-target-networks", "--alpha", "0"]}[algo.name]
+    code, out, err = run_in_process(algo, ["--env", "Pendulum-v1", "--episodes", "1", *algo.small, *switches,
+                                           "--learning-starts", "100", *dirs(tmp_path)], capsys)
+    assert code == 0, err
+    header = (tmp_path / "run" / "plots" / f"{algo.name}_Pendulum-v1_q_bias.csv").read_text().splitlines()[0]
+    assert header == {"ddpg": "episode,env_steps,real_return,Q,states",
+                      "sac": "episode,env_steps,real_return,min_Q,Q1,states"}[algo.name]
+    if algo.name == "sac":
+        alpha = (tmp_path / "run" / "plots" / "sac_Pendulum-v1_alpha.csv").read_text().splitlines()[1].split(",")
+        assert float(alpha[2]) == 0.0  # alpha stays 0: no entropy bonus

@@ -272,3 +272,76 @@ def test_rng_state_round_trip_continues_the_same_samples(sac):
     agent.memory.sample_buffer(4)
     agent.set_rng_state(state)
     assert torch.equal(agent.memory.sample_buffer(4)[2], expected)
+
+
+class KnownCritic(nn.Module):
+    """Q(s, a) = w (k sum s + sum a) with w = 1 a parameter: a known value that a loss can still backpropagate."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k, self.w = k, nn.Parameter(torch.ones(1))
+
+    def forward(self, s, a):
+        return self.w * (self.k * s.sum(dim=1) + a.sum(dim=1)).unsqueeze(1)
+
+
+def known_batch(agent, monkeypatch, sac):
+    """The hand-computed batch of the twin-target test; returns the (prediction, y) pairs learn()'s MSEs see."""
+    s_ = torch.tensor([[1.0, 1.0, 1.0], [2.0, 0.0, 0.0], [-1.0, -2.0, 0.0]])
+    batch = (torch.zeros(3, 3), torch.zeros(3, 2), torch.tensor([1.0, -1.0, 2.0]), s_, torch.tensor([0.0, 1.0, 0.0]))
+    monkeypatch.setattr(agent.memory, "sample_buffer", lambda n: batch)
+    agent.memory.mem_cntr = 3
+    a_, log_pi_ = torch.tensor([[0.5, 0.5], [0.0, 1.0], [1.0, 1.0]]), torch.tensor([-1.0, 3.0, 2.0])
+    real_sample = agent.pi.sample_normal
+    monkeypatch.setattr(agent.pi, "sample_normal", lambda state, reparameterize=True: (a_, log_pi_) if not
+                        torch.is_grad_enabled() else real_sample(state, reparameterize))
+    seen, real_mse = [], sac.sac_torch.F.mse_loss
+    monkeypatch.setattr(sac.sac_torch.F, "mse_loss", lambda p, y: seen.append((p, y)) or real_mse(p, y))
+    return seen
+
+
+def test_one_critic_takes_q1_alone_in_the_target_and_the_policy_loss(sac, monkeypatch):
+    """--critics 1: y = r + gamma (1 - d) (Q'_1(s', a') - alpha log pi(a'|s')); only Q1 is fitted; L(theta) uses Q1."""
+    agent = make_agent(sac, gamma=0.9, batch_size=3, alpha=0.5, n_critics=1)
+    agent.Q1_target, agent.Q2_target = TwinTarget(1.0), TwinTarget(-1.0)  # Q'_2 would give the smaller value
+    q2 = copy.deepcopy(agent.Q2.state_dict())
+    seen = known_batch(agent, monkeypatch, sac)
+    _, actor_loss, _ = agent.learn()
+    # row 0: Q'_1 = 3 + 1 = 4: y = 1 + 0.9 (4 + 0.5) = 5.05; row 1 terminal: -1; row 2: Q'_1 = -3 + 2 = -1:
+    # y = 2 + 0.9 (-1 - 0.5 * 2) = 0.2 (the twin minimum gave -0.35 for row 0)
+    assert len(seen) == 1 and torch.allclose(seen[0][1], torch.tensor([5.05, -1.0, 0.2]), atol=1e-6)
+    assert all(torch.equal(v, q2[k]) for k, v in agent.Q2.state_dict().items())  # Q2 is not trained
+
+    class Unused(nn.Module):
+        def forward(self, s, a):
+            raise AssertionError("Q2 or Q'_2 was asked")
+
+    agent.Q2, agent.Q2_target = Unused(), Unused()  # neither the critic loss, y nor L(theta) may ask Q2 or Q'_2
+    agent.learn()
+    estimates = agent.critic_estimates(torch.zeros(3, 3))
+    assert set(estimates) == {"min_Q", "Q1"} and torch.equal(estimates["min_Q"], estimates["Q1"])
+    assert torch.isfinite(actor_loss)
+
+
+def test_without_target_networks_y_uses_the_online_critics_and_nothing_is_polyak_updated(sac, monkeypatch):
+    """--no-target-networks: y = r + gamma (1 - d) (min_i Q_i(s', a') - alpha log pi(a'|s')), Q'_i never move."""
+    agent = make_agent(sac, gamma=0.9, batch_size=3, alpha=0.5, target_networks=False)
+    agent.Q1, agent.Q2 = KnownCritic(1.0), KnownCritic(-1.0)  # the values the twin-target test's targets had
+    targets = copy.deepcopy([agent.Q1_target.state_dict(), agent.Q2_target.state_dict()])
+    seen = known_batch(agent, monkeypatch, sac)
+    agent.learn()
+    assert len(seen) == 2 and all(torch.allclose(y, torch.tensor([-0.35, -1.0, 0.2]), atol=1e-6) for _, y in seen)
+    for net, before in zip((agent.Q1_target, agent.Q2_target), targets):
+        assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+def test_alpha_zero_removes_the_entropy_bonus(sac, monkeypatch):
+    """--alpha 0: y = r + gamma (1 - d) min_i Q'_i(s', a') and L(theta) = -min_i Q_i(s, a~)."""
+    agent = make_agent(sac, gamma=0.9, batch_size=3, alpha=0.0)
+    assert float(agent.alpha) == 0.0 and agent.log_alpha.item() == -math.inf
+    agent.Q1_target, agent.Q2_target = TwinTarget(1.0), TwinTarget(-1.0)
+    seen = known_batch(agent, monkeypatch, sac)
+    _, actor_loss, alpha_loss = agent.learn()
+    # row 0: y = 1 + 0.9 * -2 = -0.8; row 1: -1; row 2: y = 2 + 0.9 * -1 = 1.1
+    assert all(torch.allclose(y, torch.tensor([-0.8, -1.0, 1.1]), atol=1e-6) for _, y in seen)
+    assert torch.isfinite(actor_loss) and float(alpha_loss) == 0.0 and float(agent.alpha) == 0.0
