@@ -85,6 +85,7 @@ class Job:
     algo: str
     seed: int
     folder: Path  # <out>/seeds_runs/<algo>_seed<N>/: the run's --plot-dir
+    extra: tuple[str, ...] = ()  # flags of this job alone, after --our-args (benchmarks/claims.py's switches)
     phase: str = "waiting"  # waiting, training, evaluating, done
     process: subprocess.Popen | None = None
     scratch: tempfile.TemporaryDirectory | None = None  # --chkpt-dir, outside the repository
@@ -92,7 +93,7 @@ class Job:
 
     @property
     def name(self) -> str:
-        return f"{self.algo}_seed{self.seed}"
+        return self.folder.name  # <algo>_seed<N> here; claims.py's folders name the arm too
 
 
 def machine() -> str:
@@ -143,16 +144,17 @@ def start_training(job: Job, args: argparse.Namespace, meta: dict) -> None:
     job.scratch = tempfile.TemporaryDirectory(prefix=f"seeds_{job.name}_")
     cmd = [sys.executable, "-u", str(OURS[job.algo]), "--seed", str(job.seed), "--threads", str(args.threads),
            "--max-steps", str(args.max_steps), "--chkpt-dir", job.scratch.name, "--plot-dir", str(job.folder),
-           *shlex.split(args.our_args)]
-    (job.folder / "run.json").write_text(json.dumps(dict(meta, algo=job.algo, seed=job.seed), indent=1) + "\n")
+           *shlex.split(args.our_args), *job.extra]
+    run = dict(meta, algo=job.algo, seed=job.seed, **({"extra": shlex.join(job.extra)} if job.extra else {}))
+    (job.folder / "run.json").write_text(json.dumps(run, indent=1) + "\n")
     spawn(job, cmd, "train.log")
     job.phase = "training"
     print(f"started {job.name}", flush=True)
 
 
 def start_evaluation(job: Job, args: argparse.Namespace) -> bool:
-    """Evaluate the run's best/ (False if it saved none: it stopped before its first episode ended)."""
-    if not (Path(job.scratch.name) / "best").is_dir():
+    """Evaluate the run's best/ (False if it saved none, or args.evaluate is 0)."""
+    if not args.evaluate or not (Path(job.scratch.name) / "best").is_dir():
         return False
     cmd = [sys.executable, "-u", str(OURS[job.algo]), "--evaluate", str(args.evaluate), "--seed", str(job.seed),
            "--threads", str(args.threads), "--chkpt-dir", job.scratch.name, "--plot-dir", str(job.folder),

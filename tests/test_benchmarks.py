@@ -8,6 +8,7 @@ They assert on behaviour (files, columns, rows, positive numbers), never on spee
 import csv
 import dataclasses
 import importlib.util
+import json
 import re
 import signal
 import subprocess
@@ -607,3 +608,68 @@ def test_replay_speed_puts_the_same_episodes_minutes_side_by_side(tmp_path):
     assert rows == ["| ddpg_seed11 | 1 | 91 | no | 0.75 | - | - |",
                     "| sac_seed10 | 2 | 200 | yes | 2.00 | 1.25 | 1.60x |"]
     assert f"Command: `python benchmarks/replay_speed.py --replay {replay}" in out.read_text()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# claims.py: each lecture claim switched off beside the defaults
+# ---------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def claims(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import claims
+    return claims
+
+
+def test_claims_quick_runs_both_arms_with_the_switch_and_reports_them(tmp_path):
+    result = run("claims.py", "--quick", "--claims", "entropy", "--max-steps", "600", "--our-args",
+                 "--learning-starts 300", "--out", str(tmp_path))
+    assert "started default_sac_seed10" in result.stdout and "started no_entropy_sac_seed10" in result.stdout
+    assert not (tmp_path / "claims.md").exists()  # the real results untouched
+    rows = read_csv(tmp_path / "claims_quick.csv")
+    assert [(r["claim"], r["arm"], r["flags"], r["seed"], r["source"]) for r in rows] == [
+        ("entropy", "default", "", "10", "run here"), ("entropy", "no_entropy", "--alpha 0", "10", "run here")]
+    runs = tmp_path / "claims_quick_runs"
+    alpha = read_csv(runs / "no_entropy_sac_seed10" / "sac_LunarLanderContinuous-v2_alpha.csv")
+    assert {float(r["alpha"]) for r in alpha} == {0.0}  # the switch reached the run
+    assert json.loads((runs / "no_entropy_sac_seed10" / "run.json").read_text())["extra"] == "--alpha 0"
+    assert "extra" not in json.loads((runs / "default_sac_seed10" / "run.json").read_text())
+    table = (tmp_path / "claims_quick.md").read_text()
+    assert "## entropy: the entropy bonus keeps the policy exploring" in table and "| no_entropy | 10 |" in table
+    assert (tmp_path / "claims_quick_entropy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def made_up_records(run_dir, algo, estimate, rows):
+    """The critic records of a made-up run: (env_steps, estimate, real_return) each, training and deterministic."""
+    for suffix, offset in (("_q_bias.csv", 0.0), ("_q_bias_policy.csv", 1.0)):
+        lines = [f"episode,env_steps,real_return,{estimate},states"]
+        lines += [f"{steps // 100},{steps},{real},{q + offset},10" for steps, q, real in rows]
+        (run_dir / f"{algo}_LunarLanderContinuous-v2{suffix}").write_text("\n".join(lines) + "\n")
+
+
+def test_claims_take_the_default_arm_from_the_sweep_cut_at_the_budget(claims, tmp_path):
+    sweep, runs = tmp_path / "sweep", tmp_path / "claims_runs"
+    source = made_up_run(sweep, "ddpg", 10, lambda e: -100 + 3 * e)  # 150 episodes of 100 env steps
+    (source / "train.log").write_text("150 episodes, 15000 env steps\n")
+    made_up_records(source, "ddpg", "Q", [(2_000, 50.0, 10.0), (6_000, 30.0, 10.0), (9_000, 20.0, 10.0),
+                                          (14_000, 999.0, 0.0)])
+    assert claims.sweep_run(sweep, "ddpg", 10, 16_000) is None  # it stopped short of that budget
+    assert claims.sweep_run(sweep, "sac", 10, 10_000) is None  # no such run
+    assert claims.sweep_run(sweep, "ddpg", 10, 10_000) == source
+    default = claims.folder(runs, "default", "ddpg", 10)
+    claims.take(source, default, 10_000)
+    assert len(read_csv(default / "ddpg_LunarLanderContinuous-v2.csv")) == 100  # episodes 1-100: 10,000 steps
+    assert "the first 10,000 env steps of " in (default / "source.txt").read_text()
+    switched = made_up_run(tmp_path / "made", "ddpg", 10, lambda e: -100 + e).rename(
+        claims.folder(runs, "no_noise", "ddpg", 10))
+    made_up_records(switched, "ddpg", "Q", [(8_000, 12.0, 10.0)])
+    claims.report(tmp_path, "claims", runs, ["noise"], [10], 10_000)
+    rows = {r["arm"]: r for r in read_csv(tmp_path / "claims.csv")}
+    # default: the records in (5,000, 10,000]: 30 - 10 and 20 - 10, mean 15 (the record at 14,000 is cut);
+    # deterministic episodes 1 more; at episode 100 the mean is -100 + 300 = 200: solved at 10,000 env steps
+    assert (float(rows["default"]["bias_training"]), float(rows["default"]["bias_policy"])) == (15.0, 16.0)
+    assert rows["default"]["solve_env_steps"] == "10000" and float(rows["default"]["final_avg100"]) == 200.0
+    assert float(rows["no_noise"]["bias_training"]) == 2.0 and rows["no_noise"]["solve_env_steps"] == ""
+    assert rows["no_noise"]["flags"] == "--noise none" and rows["no_noise"]["source"] == "run here"
+    table = (tmp_path / "claims.md").read_text()
+    assert "| default | 10 | 200.0 | 200.0 | 10,000 | - | 15.0 | 16.0 | the first 10,000 env steps of " in table
+    assert "- no_noise (seeds 10): solved 0/1;" in table and (tmp_path / "claims_noise.png").is_file()
