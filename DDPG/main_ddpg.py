@@ -86,7 +86,7 @@ def train(cfg: Config, device: torch.device) -> int:
                         layer_norm=cfg.layer_norm)
     check_memory(cfg, sizes, device)  # a buffer or networks too large for this machine: one line, before allocating
     agent = make_agent(cfg, env, device, sizes)
-    learn = graphed_learn(agent, cfg.cuda_graph)  # agent.learn; on CUDA replayed as one CUDA graph (README, GPU)
+    learn = graphed_learn(agent, cfg.cuda_graph)  # agent.learn; on CUDA replayed as one CUDA graph (docs/gpu.md)
     curve = partial(plot_learning_curve, algo="DDPG", env_id=cfg.env)  # redrawn at every save of latest/
     run = TrainingRun(agent, env, sizes, cfg, plot_curve=curve)  # checkpoints, --resume, CSVs, critic record
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off

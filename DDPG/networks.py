@@ -15,7 +15,7 @@ from torch import nn
 def _input_layer(in_dims: int, out_dims: int) -> nn.Linear:
     """A layer fed the raw state or action, with its weight W [out, in] stored column-major: the same values and
     shape, but with so few inputs (2 to 23 here) MKL computes this layer's gradients 2 to 4x faster in that
-    layout (see README, "Performance: update speed")."""
+    layout (see docs/performance.md)."""
     layer = nn.Linear(in_dims, out_dims)
     layer.weight = nn.Parameter(layer.weight.detach().T.contiguous().T)
     return layer

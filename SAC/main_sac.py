@@ -79,7 +79,7 @@ def train(cfg: Config, device: torch.device) -> int:
     sizes = agent_sizes(cfg.env, env, ALGORITHM, fc1_dims=cfg.fc1_dims, fc2_dims=cfg.fc2_dims)
     check_memory(cfg, sizes, device)  # a buffer or networks too large for this machine: one line, before allocating
     agent = make_agent(cfg, env, device, sizes)
-    learn = graphed_learn(agent, cfg.cuda_graph)  # agent.learn; on CUDA replayed as one CUDA graph (README, GPU)
+    learn = graphed_learn(agent, cfg.cuda_graph)  # agent.learn; on CUDA replayed as one CUDA graph (docs/gpu.md)
     curve = partial(plot_learning_curve, algo="SAC", env_id=cfg.env)  # redrawn at every save of latest/
     run = TrainingRun(agent, env, sizes, cfg, plot_curve=curve)  # checkpoints, --resume, CSVs, critic and alpha records
     score_history, best_score, total_steps = run.begin()  # [], -inf, 0; or where --resume left off

@@ -190,7 +190,7 @@ def capture_mode(mode: str, device: torch.device) -> bool:
 
 
 def graphed_learn(agent: Any, mode: str) -> Callable[[], Any]:
-    """agent.learn, or a CapturedUpdate of it when --cuda-graph says so (README, "Training on a GPU").
+    """agent.learn, or a CapturedUpdate of it when --cuda-graph says so (docs/gpu.md).
 
     An agent on CUDA keeps its replay buffer in a DeviceReplayBuffer (both agents do): the graph draws its
     minibatches with that buffer's generator."""

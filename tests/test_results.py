@@ -1,5 +1,6 @@
 """The README's results are the results files': every table row and every measured number in the README's results
-sections must be found in a file that the same section cites (benchmarks/results/... or docs/...).
+sections, and in the results pages under docs/ (PAGES: every section of each), must be found in a file that the
+same section cites (benchmarks/results/... or docs/...).
 
 A section's cited files are the paths it names (`benchmarks/results/time_to_solve.{csv,md,png}` names three).
 A table row must appear verbatim in a cited .md file (the scripts write the tables; the README copies them). A
@@ -19,8 +20,8 @@ import pytest
 
 from conftest import ROOT
 
-SECTIONS = ("What the agents learned", "Results on LunarLanderContinuous-v2", "Robustness over seeds",
-            "Performance: update speed", "Training on a GPU")
+SECTIONS = ("What the agents learned", "Results on LunarLanderContinuous-v2", "Robustness over seeds")
+PAGES = ("docs/performance.md", "docs/gpu.md")  # results pages: each is checked whole, as one section
 # Decimals in these sections that are not measurements: each with the reason it is not looked up.
 NOT_MEASURED = {
     "1.3": "the update-speed goal (1.3x faster than SB3)",
@@ -39,9 +40,10 @@ PENDING = {"benchmarks/results/gpu.md": "benchmarks/gpu.py, on a GPU machine"}
 
 
 def sections() -> dict[str, str]:
-    text = (ROOT / "README.md").read_text()
-    parts = re.split(r"(?m)^## ", text)
-    return {part.splitlines()[0]: part for part in parts[1:] if part.startswith(SECTIONS)}
+    """The README's results sections by title, and each results page by its path."""
+    parts = re.split(r"(?m)^## ", (ROOT / "README.md").read_text())
+    found = {part.splitlines()[0]: part for part in parts[1:] if part.startswith(SECTIONS)}
+    return found | {page: (ROOT / page).read_text() for page in PAGES}
 
 
 def cited_files(section: str) -> list[Path]:
@@ -96,8 +98,8 @@ def numbers_in(text: str) -> set[str]:
 
 
 def test_the_results_sections_are_found():
-    assert sorted(sections()) == sorted(
-        next(title for title in sections() if title.startswith(prefix)) for prefix in SECTIONS)
+    assert sorted(sections()) == sorted([
+        *(next(title for title in sections() if title.startswith(prefix)) for prefix in SECTIONS), *PAGES])
 
 
 @pytest.mark.parametrize("title", sorted(sections()))
