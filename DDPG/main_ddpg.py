@@ -33,7 +33,7 @@ ALGORITHM = "ddpg"  # written into agent.json: a checkpoint of another algorithm
 
 @dataclass
 class Config(RunConfig):
-    """DDPG's hyperparameters, the defaults tuned (README, "Hyperparameters"); RunConfig adds the flags of every run."""
+    """DDPG's hyperparameters, the defaults tuned (docs/hyperparameters.md); RunConfig adds the flags of every run."""
     batch_size: int = flag(128, "minibatch size N sampled from R", "> 0")
     buffer_size: int = flag(1_000_000, "replay buffer R capacity (max_size)", "> 0")
     gamma: float = flag(0.99, "discount factor gamma", "in (0, 1]")

@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT
 
 SECTIONS = ("What the agents learned", "Robustness over seeds")
-PAGES = ("docs/results.md", "docs/performance.md", "docs/gpu.md")  # results pages: each is checked whole, as one section
+PAGES = ("docs/results.md", "docs/performance.md", "docs/gpu.md")  # results pages: each checked whole, as one section
 # Decimals in these sections that are not measurements: each with the reason it is not looked up.
 NOT_MEASURED = {
     "1.3": "the update-speed goal (1.3x faster than SB3)",
