@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlharness.plots import figure, save_figure
+from rlharness.plots import figure, plot_evaluations, save_figure
 
 SOLVED_SCORE = {"LunarLanderContinuous-v2": 200.0}  # the 100-episode mean that counts as solving the env
 
@@ -27,10 +27,7 @@ def plot_learning_curve(x: list[int], scores: list[float], figure_file: Path, al
     ax.plot(x, scores, color="tab:blue", alpha=0.35, lw=0.8, label="episode score")
     ax.plot(x, running_avg, color="tab:blue", lw=2, label="mean of last 100 episodes")
     if evaluations:
-        ax.plot([r["episode"] for r in evaluations], [r["mean"] for r in evaluations], "o-", color="tab:orange",
-                ms=3, lw=1, label=f"deterministic evaluation (mean of {evaluations[-1]['episodes']:g} episodes)")
-        best = max(evaluations, key=lambda r: r["mean"])  # the first of the best, as best/ is saved
-        ax.plot(best["episode"], best["mean"], "*", color="tab:orange", ms=14, label="best/: the best evaluation")
+        plot_evaluations(ax, evaluations)  # each evaluation's mean, and a star at the one best/ holds
     if env_id in SOLVED_SCORE:
         ax.axhline(SOLVED_SCORE[env_id], color="tab:green", ls="--", lw=1, label=f"solved ({SOLVED_SCORE[env_id]:g})")
     ax.set(xlabel="episode", ylabel="score", title=f"{algo} on {env_id}")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from seeds import QUICK, Job, folder_row, machine, run_jobs, seed_ranges, stack
+from seeds import QUICK, Job, folder_row, machine, run_jobs, seed_ranges, stack, summarise, write_rows
 from time_to_solve import ENV_ID, ROOT, SOLVED, invocation, read_episodes
 
 BUDGET = 150_000  # env steps a run: past the median steps to solve of both agents' defaults
@@ -127,9 +127,7 @@ def run_row(name: str, claim: Claim, arm: str, seed: int, run_dir: Path, budget:
     scores = run_dir / f"{claim.algo}_{ENV_ID}.csv"
     if not scores.is_file():
         return None
-    episodes = [e for e in read_episodes(scores) if e["env_steps"] <= budget]
-    full = [e["avg100"] for e in episodes if e["episode"] >= 100]
-    hit = next((e for e in episodes if e["episode"] >= 100 and e["avg100"] >= SOLVED), None)
+    summary = summarise([e for e in read_episodes(scores) if e["env_steps"] <= budget])  # cut at the budget
     evaluations = [r for r in read_rows(run_dir / f"{claim.algo}_{ENV_ID}_eval.csv") if r["env_steps"] <= budget]
     prefix = run_dir / f"{claim.algo}_{ENV_ID}"
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
@@ -138,10 +136,8 @@ def run_row(name: str, claim: Claim, arm: str, seed: int, run_dir: Path, budget:
     if log.is_file() and "stopped by SIG" in log.read_text():
         source += ", stopped early"
     return dict(claim=name, algo=claim.algo, arm=arm, flags=" ".join(claim.flags) if arm != "default" else "",
-                seed=seed, source=source, episodes=len(episodes),
-                env_steps=int(episodes[-1]["env_steps"]) if episodes else 0,
-                final_avg100=full[-1] if full else None, best_avg100=max(full) if full else None,
-                solve_env_steps=int(hit["env_steps"]) if hit else None,
+                seed=seed, source=source, **{k: summary[k] for k in ("episodes", "env_steps", "final_avg100",
+                                                                     "best_avg100", "solve_env_steps")},
                 best_evaluation=max(r["mean"] for r in evaluations) if evaluations else None,
                 bias_training=bias(read_rows(Path(f"{prefix}_q_bias.csv")), ESTIMATE[claim.algo], budget),
                 bias_policy=bias(read_rows(Path(f"{prefix}_q_bias_policy.csv")), ESTIMATE[claim.algo], budget),
@@ -219,15 +215,6 @@ def plot(name: str, runs: list[tuple[str, int, Path]], figure_file: Path, budget
     plt.close(fig)
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: "" if r.get(k) is None else f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]
-                             for k in COLUMNS})
-
-
 def report(out: Path, name: str, runs_dir: Path, claims: list[str], seeds: list[int], budget: int) -> str:
     rows, figures = [], {}
     for claim_name in claims:
@@ -238,7 +225,7 @@ def report(out: Path, name: str, runs_dir: Path, claims: list[str], seeds: list[
                 if (row := run_row(claim_name, claim, arm, seed, run_dir, budget)) is not None:
                     rows.append(row)
                     figures.setdefault(claim_name, []).append((arm, seed, run_dir))
-    write_csv(rows, out / f"{name}.csv")
+    write_rows(rows, out / f"{name}.csv", COLUMNS)
     text = markdown(rows, budget)
     (out / f"{name}.md").write_text(text)
     for claim_name, runs in figures.items():

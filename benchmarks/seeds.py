@@ -285,13 +285,14 @@ def read_rows(csv_file: Path) -> list[dict]:
     return rows
 
 
-def write_rows(rows: list[dict], csv_file: Path) -> None:
+def write_rows(rows: list[dict], csv_file: Path, columns: list[str] = COLUMNS) -> None:
+    """The rows' `columns` as a CSV: None as an empty cell, floats to 4 decimals."""
     with open(csv_file, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
         for r in rows:
             writer.writerow({k: "" if r.get(k) is None else f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]
-                             for k in COLUMNS})
+                             for k in columns})
 
 
 def seed_ranges(seeds: list[int]) -> str:

@@ -44,6 +44,15 @@ def figure(panels: int = 1, height: float = 4.5) -> tuple[Any, Any, Any]:
     return plt, fig, axes[:, 0]
 
 
+def plot_evaluations(ax: Any, evaluations: list[dict]) -> None:
+    """The mean of each deterministic evaluation (rows with "episode", "mean", "episodes") at the episode it
+    followed, and a star at the one best/ holds (the first of the best means, as best/ is saved)."""
+    ax.plot([r["episode"] for r in evaluations], [r["mean"] for r in evaluations], "o-", color="tab:orange", ms=3,
+            lw=1, label=f"deterministic evaluation (mean of {evaluations[-1]['episodes']:g} episodes)")
+    best = max(evaluations, key=lambda r: r["mean"])
+    ax.plot(best["episode"], best["mean"], "*", color="tab:orange", ms=14, label="best/: the best evaluation")
+
+
 def save_figure(plt: Any, fig: Any, figure_file: Path) -> Path:
     """Lay out, write the figure atomically and close it."""
     fig.tight_layout()
