@@ -50,7 +50,7 @@ class Agent:
         self.actor_optimizer = torch.optim.Adam(self.mu.parameters(), lr=lr_actor, fused=True,
                                                 capturable=on_gpu)
         # critic_weight_decay adds an L2 penalty on theta_Q to the critic's gradient (the DDPG paper and the
-        # lecture's code use 0.01; 0 here, see README "Differences from the lecture")
+        # lecture's code use 0.01; 0 here, see docs/differences.md)
         self.critic_optimizer = torch.optim.Adam(self.Q.parameters(), lr=lr_critic, weight_decay=critic_weight_decay,
                                                  fused=True, capturable=on_gpu)
         # parameter lists for the soft update (buffers such as the action scale never change)

@@ -2,7 +2,7 @@
 
 As in the DDPG paper and the lecture's code, the action enters the critic at its second layer, the output
 layers start near zero (uniform +-3e-3), and LayerNorm after each hidden layer is an option (the lecture's
-code uses it; off by default here, see README "Differences from the lecture").
+code uses it; off by default here, see docs/differences.md).
 ReLUs work in place (a Linear layer's backward needs its input, not its output), which saves writing a
 new [batch, hidden] tensor for each.
 """

@@ -19,7 +19,7 @@ Measured per run, up to B env steps: the last and the best 100-episode mean (epi
 (the 100-episode mean reaches 200), the best mean of the deterministic evaluations during training, and the
 critic's bias: the mean of (estimate - discounted return obtained) over the critic records in the second half of
 the budget, for the training episodes (_q_bias.csv: exploration included) and for the deterministic episodes
-(_q_bias_policy.csv; for SAC the estimate is the soft value, see README "What the agents learned").
+(_q_bias_policy.csv; for SAC the estimate is the soft value, see docs/figures.md).
 
 Writes, under --out (default benchmarks/results/): claims.md (a table per claim, its summary, how it was run),
 claims.csv (a row per run), claims_<claim>.png (each run's 100-episode mean against env steps, and its critic's

@@ -350,8 +350,24 @@ def summary(algo: str, rows: list[dict]) -> list[str]:
     return lines
 
 
+def glance(rows: list[dict]) -> list[str]:
+    """One row an agent over its complete runs: solve rate, env steps to solve, best/'s evaluation (all seeds)."""
+    lines = ["| agent | seeds | solved | median env steps to solve | worst env steps to solve "
+             "| best/ evaluated: median | best/ evaluated: lowest |", "|---|---|---|---|---|---|---|"]
+    for algo in dict.fromkeys(r["algo"] for r in rows):
+        complete = [r for r in rows if r["algo"] == algo and r["status"] == "complete"]
+        steps = [r["solve_env_steps"] for r in complete if r["solved"]]
+        means = [r["eval_mean"] for r in complete if r["eval_mean"] is not None]
+        lines.append(f"| {algo} | {seed_ranges([r['seed'] for r in complete])} | "
+                     f"{len(steps)}/{len(complete)} | {number(statistics.median(steps) if steps else None)} | "
+                     f"{number(max(steps) if steps else None)} | "
+                     f"{number(statistics.median(means) if means else None, '.1f')} | "
+                     f"{number(min(means) if means else None, '.1f')} |")
+    return lines
+
+
 def markdown(rows: list[dict], title: str) -> str:
-    lines = [title, ""]
+    lines = [title, "", *glance(rows), ""]
     for algo in dict.fromkeys(r["algo"] for r in rows):
         mine = [r for r in rows if r["algo"] == algo]
         lines += [f"## {algo}", "", "| seed | solved | env steps to solve | minutes to solve | env steps/s "

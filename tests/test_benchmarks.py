@@ -442,6 +442,9 @@ def test_seeds_summary_from_made_up_runs_and_report_only_merges_agents(seeds, tm
     assert "- minutes to solve (solved seeds): median 12.0, worst 14.0" in table
     assert "- evaluation mean (solved seeds): median 210.0, minimum 200.0" in table
     assert "| 12 | no | - | - | 67 | 0.0 | 0.0 | - | - | - |" in table
+    # at a glance, one row an agent: sac 11's evaluation counts among all seeds', its steps do not (unsolved)
+    assert "| ddpg | 10-12 | 2/3 | 12,000 | 14,000 | 210.0 | 200.0 |" in table
+    assert "| sac | 10-11 | 1/2 | 12,000 | 12,000 | 174.2 | 125.0 |" in table
     # 15,000 env steps in 15 minutes (16.7 a second) for seeds 10 and 11, in 3.75 minutes (66.7) for seed 12
     assert "env steps a second a run over its whole budget, median 17\n" in table
     assert ": 17 to 67 env steps a second" in table
