@@ -307,7 +307,11 @@ def seed_ranges(seeds: list[int]) -> str:
 
 
 def number(x: float | None, fmt: str = ",.0f") -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+    """x formatted, "-" for none; a mean that rounds to zero reads 0.0, not -0.0."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    text = format(x, fmt)
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def summary(algo: str, rows: list[dict]) -> list[str]:

@@ -451,6 +451,12 @@ def test_seeds_summary_from_made_up_runs_and_report_only_merges_agents(seeds, tm
     assert (tmp_path / "seeds_ddpg.png").is_file()
 
 
+def test_seeds_numbers_read_as_written_and_a_rounded_zero_has_no_sign(seeds):
+    assert [seeds.number(x, ".1f") for x in (-0.04, -0.05001, 0.04, 272.84, None, float("nan"))] == [
+        "0.0", "-0.1", "0.0", "272.8", "-", "-"]
+    assert seeds.number(-1234.4) == "-1,234" and seeds.number(-0.4) == "0"
+
+
 def test_seeds_passes_evaluate_only_the_flags_it_takes(seeds):
     from rlharness.cli import BOTH, RunConfig
     shared = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(RunConfig) if f.metadata["used_in"] == BOTH}
