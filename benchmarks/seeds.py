@@ -314,10 +314,16 @@ def number(x: float | None, fmt: str = ",.0f") -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
+def outcomes(rows: list[dict]) -> tuple[list[dict], list[dict], list[float]]:
+    """An agent's complete runs, the solved ones among them, and the best/ evaluation means of all complete runs."""
+    complete = [r for r in rows if r["status"] == "complete"]
+    return (complete, [r for r in complete if r["solved"]],
+            [r["eval_mean"] for r in complete if r["eval_mean"] is not None])
+
+
 def summary(algo: str, rows: list[dict]) -> list[str]:
     """The agent's summary lines: solve rate, steps and minutes to solve, evaluation means, how it was run."""
-    complete = [r for r in rows if r["status"] == "complete"]
-    solved = [r for r in complete if r["solved"]]
+    complete, solved, evaluated = outcomes(rows)
     changed = sorted({" ".join(([f"--max-steps {r['max_steps']}"] if r["max_steps"] not in (None, MAX_STEPS) else [])
                                + ([r["our_args"]] if r["our_args"] else [])) for r in rows})
     label = "defaults" if changed in ([], [""]) else "defaults + " + "; ".join(c or "nothing" for c in changed)
@@ -334,7 +340,7 @@ def summary(algo: str, rows: list[dict]) -> list[str]:
     else:
         lines += ["- env steps and minutes to solve (solved seeds): none solved",
                   "- evaluation mean (solved seeds): none solved"]
-    if evaluated := [r["eval_mean"] for r in complete if r["eval_mean"] is not None]:
+    if evaluated:
         lines.append(f"- evaluation mean (all seeds): median {statistics.median(evaluated):.1f}, "
                      f"minimum {min(evaluated):.1f}")
     if timed := [r["env_steps"] / (60 * r["minutes"]) for r in complete if r.get("minutes")]:
@@ -359,9 +365,8 @@ def glance(rows: list[dict]) -> list[str]:
     lines = ["| agent | seeds | solved | median env steps to solve | worst env steps to solve "
              "| best/ evaluated: median | best/ evaluated: lowest |", "|---|---|---|---|---|---|---|"]
     for algo in dict.fromkeys(r["algo"] for r in rows):
-        complete = [r for r in rows if r["algo"] == algo and r["status"] == "complete"]
-        steps = [r["solve_env_steps"] for r in complete if r["solved"]]
-        means = [r["eval_mean"] for r in complete if r["eval_mean"] is not None]
+        complete, solved, means = outcomes([r for r in rows if r["algo"] == algo])
+        steps = [r["solve_env_steps"] for r in solved]
         lines.append(f"| {algo} | {seed_ranges([r['seed'] for r in complete])} | "
                      f"{len(steps)}/{len(complete)} | {number(statistics.median(steps) if steps else None)} | "
                      f"{number(max(steps) if steps else None)} | "
