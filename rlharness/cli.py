@@ -236,12 +236,9 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     Ctrl-C 130."""
     try:
         code = main(argv)
-    except UsageError as e:
+    except (UsageError, TrainingDiverged, WriteFailed) as e:
         print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
-        code = 2
-    except (TrainingDiverged, WriteFailed) as e:
-        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
-        code = 1
+        code = 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:  # a second Ctrl-C while saving: the files already written are complete
         print(f"{Path(sys.argv[0]).name}: interrupted", file=sys.stderr)
         code = 130
